@@ -1,0 +1,1 @@
+"""Dataset recipes (one folder each), the mask sets, pairing, and image I/O."""
