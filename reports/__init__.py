@@ -1,0 +1,1 @@
+"""Report builder: tables, plots, qualitative grid and provenance for one experiment."""

@@ -1,0 +1,164 @@
+"""Build one experiment's report: reports/{experiment}.html (self-contained) and, beside it,
+reports/{experiment}/ with the same tables as CSV, Markdown and LaTeX, and the plots as PNG.
+
+    python -m reports.build --experiment demo --config configs/config.yaml \\
+        --mask-sets configs/mask_sets.yaml --scores results/score/demo/*/*/*/*.tsv \\
+        --out reports/demo.html
+"""
+import argparse
+import sys
+from html import escape
+from pathlib import Path
+
+import yaml
+
+from datasets.io import atomic_write_bytes, atomic_write_text
+from reports import captions, figures, inputs, page, provenance, tables
+from reports.stats import bucket_positions, check_unique, summarise
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m reports.build", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--experiment", required=True, help="a key of experiments: in --config")
+    parser.add_argument("--config", required=True, type=Path)
+    parser.add_argument("--mask-sets", required=True, type=Path)
+    parser.add_argument("--scores", required=True, nargs="+", type=Path,
+                        help=".../score/{dataset}/{mask_set}/{method}/{framework}/{weights}.tsv")
+    parser.add_argument("--out", required=True, type=Path, help="reports/{experiment}.html")
+    parser.add_argument("--methods-dir", default=Path("methods"), type=Path,
+                        help="folder of <method>/spec.yaml (default: methods)")
+    return parser.parse_args(argv)
+
+
+def run_order(run: inputs.Run, specs: dict) -> tuple:
+    """Same order as the table rows: controls, classical, learned; then by name."""
+    return (tables.kind_rank(specs[run.method]["kind"]), run.method, run.framework, run.weights)
+
+
+def ordered_metrics(summary, mask_set: str) -> list[str]:
+    present = set(summary.loc[summary["mask_set"] == mask_set, "metric"])
+    unknown = present - set(captions.METRICS)
+    if unknown:
+        raise ValueError(f"unknown metrics {sorted(unknown)}: describe them in reports/captions.py")
+    return [metric for metric in captions.METRICS if metric in present]
+
+
+def plot_section(summary, mask_set: str, metrics: list[str], positions: dict,
+                 rows: list[tuple], folder: Path) -> str:
+    """Metric-against-hole-ratio plots, written beside the tables and returned as HTML."""
+    plots = []
+    for metric in metrics:
+        part = summary[(summary["mask_set"] == mask_set) & (summary["metric"] == metric)]
+        png, omitted = figures.metric_plot(part, positions, metric, mask_set, rows)
+        if png is not None:
+            atomic_write_bytes(folder / f"{mask_set}_{metric}.png", png)
+            plots.append((metric, png, omitted))
+    return page.plots_html(plots)
+
+
+def grid_section(runs: list[inputs.Run], buckets: list[str]) -> str:
+    predictions = inputs.load_predictions(runs)
+    picks = inputs.pick_items(predictions[0], buckets)
+    root, dataset, mask_set = runs[0].root, runs[0].dataset, runs[0].mask_set
+    image_files = inputs.id_files(root / "data" / dataset / "test" / "manifest.tsv")
+    mask_files = inputs.id_files(root / "masks" / mask_set / "manifest.tsv")
+    dirs = [(run.predictions.parent, dict(zip(table["item"], table["file"])))
+            for run, table in zip(runs, predictions)]
+    rows = figures.grid_images(picks, image_files, mask_files, dirs)
+    return page.grid_html([run.label for run in runs], rows)
+
+
+def mask_set_report(mask_set: str, runs: list[inputs.Run], scores, summary, config: dict,
+                    definition: dict, folder: Path) -> str:
+    """Tables (also written as Markdown and LaTeX), plots and grid of one mask set, as HTML."""
+    samples, seed = int(config["bootstrap_samples"]), int(config["seed"])
+    positions = bucket_positions(scores[scores["mask_set"] == mask_set])
+    buckets = sorted(positions, key=lambda b: (positions[b], b))
+    metrics = ordered_metrics(summary, mask_set)
+    built = [tables.build_table(summary, mask_set, metric, buckets) for metric in metrics]
+    general = captions.general_notes(samples, seed)
+    atomic_write_text(folder / f"{mask_set}.md", tables.to_markdown(mask_set, built, general))
+    atomic_write_text(folder / f"{mask_set}.tex", tables.to_latex(built, samples))
+    rows = [(run.method, run.framework, run.weights) for run in runs]
+    plots = (plot_section(summary, mask_set, metrics, positions, rows, folder)
+             if len(buckets) > 1 else "")
+    return page.mask_set_section(mask_set, definition, general, built, plots,
+                                 grid_section(runs, buckets))
+
+
+def intro_section(name: str, experiment: dict, mask_sets: list[str], runs: list,
+                  folder: Path) -> str:
+    files = ["summary.csv"] + [f"{m}.{ext}" for m in mask_sets for ext in ("md", "tex")]
+    return (f"<p>Experiment <code>{escape(name)}</code>: dataset "
+            f"<code>{escape(experiment['dataset'])}</code>, mask sets "
+            f"{escape(', '.join(mask_sets))}; {len(runs)} score tables.</p>"
+            '<p class="note">The same tables as CSV (raw, unscaled values), Markdown and LaTeX '
+            f"(booktabs), and the plots as PNG, are in {escape(str(folder))}/: "
+            f"{escape(', '.join(files))}.</p>")
+
+
+def methods_rows(runs: list[inputs.Run], specs: dict) -> list[tuple[str, dict, list[str]]]:
+    """(method, spec, framework / weights scored) in table-row order."""
+    rows = {}
+    for run in sorted(runs, key=lambda r: run_order(r, specs)):
+        scored = rows.setdefault(run.method, (run.method, specs[run.method], []))[2]
+        if f"{run.framework} / {run.weights}" not in scored:
+            scored.append(f"{run.framework} / {run.weights}")
+    return list(rows.values())
+
+
+def provenance_rows(args, config: dict, mask_defs: dict, runs: list, argv: list[str]) -> list:
+    dataset = runs[0].dataset
+    mask_sets = list(dict.fromkeys(run.mask_set for run in runs))
+    seeds = [("config seed", str(config["seed"])),
+             ("bootstrap resamples", str(config["bootstrap_samples"]))]
+    seeds += [(f"mask set {m}", str(mask_defs.get(m, {}).get("seed", "none (deterministic)")))
+              for m in mask_sets]
+    digests = [(str(args.config), provenance.sha256(args.config)),
+               (str(args.mask_sets), provenance.sha256(args.mask_sets))]
+    digests += [(f"masks/{m}/manifest.tsv", provenance.sha256(runs[0].root / "masks" / m /
+                                                              "manifest.tsv"))
+                for m in mask_sets]
+    test_manifest = runs[0].root / "data" / dataset / "test" / "manifest.tsv"
+    digests.append((f"data/{dataset}/test/manifest.tsv", provenance.sha256(test_manifest)))
+    scored = [(f"{run.mask_set}: {run.label}",
+               "\n".join([f"score table sha256: {provenance.sha256(run.path)}",
+                          *provenance.score_provenance(run.provenance)]))
+              for run in runs]
+    return [("Build", provenance.build_info(argv)), ("Software", provenance.versions()),
+            ("Hardware", provenance.hardware()), ("Seeds", seeds),
+            ("Digests (sha256)", digests), ("Score runs", scored)]
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = parse_args(argv)
+    config = yaml.safe_load(args.config.read_text())
+    mask_defs = yaml.safe_load(args.mask_sets.read_text())
+    if args.experiment not in config["experiments"]:
+        raise SystemExit(f"experiment '{args.experiment}' not in {args.config}")
+    experiment = config["experiments"][args.experiment]
+    runs = [inputs.parse_score_path(path) for path in args.scores]
+    inputs.check_runs(runs, experiment, args.experiment)
+    specs = inputs.load_specs(args.methods_dir, {run.method for run in runs})
+    mask_sets = [m for m in experiment["mask_sets"] if any(r.mask_set == m for r in runs)]
+    runs.sort(key=lambda run: (mask_sets.index(run.mask_set), *run_order(run, specs)))
+    scores = inputs.load_scores(runs, specs)
+    check_unique(scores)
+    summary = summarise(scores, int(config["seed"]), int(config["bootstrap_samples"]))
+    folder = args.out.parent / args.experiment
+    sections = [intro_section(args.experiment, experiment, mask_sets, runs, folder),
+                page.methods_section(methods_rows(runs, specs)),
+                page.metrics_section()]
+    sections += [mask_set_report(m, [r for r in runs if r.mask_set == m], scores, summary,
+                                 config, mask_defs.get(m, {}), folder) for m in mask_sets]
+    csv = tables.to_csv(summary, mask_sets, bucket_positions(scores))
+    atomic_write_text(folder / "summary.csv", csv)
+    sections.append(page.provenance_section(provenance_rows(args, config, mask_defs, runs, argv)))
+    atomic_write_text(args.out, page.render(f"Inpainting benchmark: {args.experiment}",
+                                            sections))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,107 @@
+"""What each metric is, how it is displayed, and the notes printed under every table."""
+
+# label, unit shown in headers, display scale (raw values are stored unscaled; contract), digits,
+# which direction is better, and the exact definition the score stage implements.
+METRICS = {
+    "psnr": dict(
+        label="PSNR", unit="dB", scale=1.0, digits=2, better="higher",
+        definition="Peak signal-to-noise ratio in dB with data range 1: 10·log10(1/MSE), "
+        "MSE over all pixels and channels of the composited output against the ground truth.",
+    ),
+    "ssim": dict(
+        label="SSIM", unit="unitless, at most 1", scale=1.0, digits=4, better="higher",
+        definition="Structural similarity (Wang et al. 2004): Gaussian window sigma 1.5 "
+        "(11×11), K1 = 0.01, K2 = 0.03, computed per channel then averaged; as "
+        "skimage.metrics.structural_similarity(gaussian_weights=True, "
+        "use_sample_covariance=False, data_range=1).",
+    ),
+    "l1": dict(
+        label="L1", unit="%, i.e. mean absolute error ×100", scale=100.0, digits=2,
+        better="lower",
+        definition="Mean absolute error over the whole image (all pixels and channels) on the "
+        "[0,1] scale; shown ×100 as %.",
+    ),
+    "l1_hole": dict(
+        label="L1 (hole)", unit="%, i.e. mean absolute error ×100", scale=100.0, digits=2,
+        better="lower",
+        definition="Mean absolute error over the hole pixels only (all channels) on the "
+        "[0,1] scale; shown ×100 as %.",
+    ),
+    "lpips": dict(
+        label="LPIPS", unit="unitless", scale=1.0, digits=4, better="lower",
+        definition="Learned perceptual image patch similarity (Zhang et al. 2018), lpips "
+        "package, AlexNet backbone, linear layers v0.1.",
+    ),
+    "fid": dict(
+        label="FID", unit="unitless", scale=1.0, digits=2, better="lower",
+        definition="Fréchet Inception distance (Heusel et al. 2017), pytorch-fid InceptionV3 "
+        "pool3 features (2048-d), computed per bucket between the composited outputs and the "
+        "ground-truth images of that bucket. FID is biased high when N is small; compare it "
+        "only between rows of equal N.",
+    ),
+}
+
+COMPOSITE_NOTE = (
+    "Outputs are composited: pred*mask + image*(1-mask), saved as 8-bit PNG, then scored."
+)
+
+PSNR_INF_NOTE = (
+    "Identical images give infinite PSNR (MSE = 0; e.g. the oracle control). Means are taken "
+    "over the values as they are, finite or infinite, so a row with any identical image shows "
+    "a mean of ∞, and the cell adds how many of its N images were identical (k/N ∞). "
+    "An interval bound is ∞ when at least that share of resampled means is infinite; "
+    "an interval of [∞, ∞] is shown as ∞ alone. Plots omit infinite means."
+)
+
+FID_NOTE = (
+    "FID has no interval here: it is one value per bucket computed over the whole set of "
+    "images, not a mean over items, so it cannot be bootstrapped from the score rows. N is the "
+    "number of images behind the value. The 'all' column is — because the FID of the pooled "
+    "set cannot be derived from per-bucket values."
+)
+
+UNAVAILABLE_NOTE = (
+    "'unavailable' means the score stage could not compute the metric (it never substitutes "
+    "random backbone weights); reasons, verbatim:"
+)
+
+
+def header(metric: str) -> str:
+    """Table title with unit and direction, e.g. 'PSNR (dB, higher is better)'."""
+    info = METRICS[metric]
+    return f"{info['label']} ({info['unit']}; {info['better']} is better)"
+
+
+def interval_note(samples: int, seed: int) -> str:
+    return (
+        f"Each cell: mean over items [95% bootstrap percentile interval]: {samples} resamples "
+        "of the cell's items with replacement; the bounds are the ⌈0.025·B⌉-th and "
+        "⌈0.975·B⌉-th smallest resampled means; generator numpy default_rng([seed, "
+        "crc32('mask_set|method|framework|weights|bucket|metric')]) with seed "
+        f"{seed}, so the report is reproducible and independent of row order. N is the number "
+        "of items (shown in the column header when every row of the column has the same N, "
+        "otherwise in the cell). 'all' pools every item of the mask set; '—' means no rows."
+    )
+
+
+def general_notes(samples: int, seed: int) -> list[str]:
+    """Notes that hold for every table of a mask set (printed once above them)."""
+    return [interval_note(samples, seed), COMPOSITE_NOTE]
+
+
+def short_interval_note(samples: int) -> str:
+    """For LaTeX captions, which must stand alone when a table is cited."""
+    return (f"Cells: mean over items [95% bootstrap percentile interval, {samples} resamples "
+            "of items]; N = items; 'all' pools every item.")
+
+
+def table_notes(metric: str, reasons: list[str]) -> list[str]:
+    """Notes specific to one metric table; reasons are the distinct non-ok statuses."""
+    notes = [f"{METRICS[metric]['label']}: {METRICS[metric]['definition']}"]
+    if metric == "fid":
+        notes.append(FID_NOTE)
+    if metric == "psnr":
+        notes.append(PSNR_INF_NOTE)
+    if reasons:
+        notes.append(UNAVAILABLE_NOTE + " " + " | ".join(reasons))
+    return notes

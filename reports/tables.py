@@ -1,0 +1,146 @@
+"""Display tables (rows: method x framework x weights grouped by kind; columns: buckets + all)
+and their CSV, Markdown and LaTeX renderings. Display scaling happens here and nowhere else."""
+import math
+from dataclasses import dataclass
+
+import pandas as pd
+
+from reports import captions
+from reports.inputs import KIND_ORDER
+from reports.stats import ALL, COLUMNS
+
+ROW_KEY = ["method", "framework", "weights"]
+
+
+@dataclass
+class Table:
+    mask_set: str
+    metric: str
+    title: str
+    headers: list[str]  # bucket columns then 'all', N included when shared by the column
+    groups: list[tuple[str, list[tuple[list[str], list[str]]]]]  # kind, [(row key, cells)]
+    notes: list[str]
+
+
+def format_number(value: float, metric: str) -> str:
+    if math.isnan(value):
+        return "—"
+    if math.isinf(value):
+        return "∞" if value > 0 else "-∞"
+    info = captions.METRICS[metric]
+    return f"{value * info['scale']:.{info['digits']}f}"
+
+
+def format_cell(row, metric: str, show_n: bool) -> str:
+    """'mean [low, high]', plus '(k/N ∞)' for identical images and 'N=..' when the column
+    header cannot carry it. Never prints NaN."""
+    if row is None:
+        return "—"
+    if row.status != "ok":
+        return "unavailable"
+    text = format_number(row.mean, metric)
+    if not math.isnan(row.ci_low) and not (math.isinf(row.ci_low) and math.isinf(row.ci_high)):
+        low, high = format_number(row.ci_low, metric), format_number(row.ci_high, metric)
+        text += f" [{low}, {high}]"
+    if row.n_inf:
+        text += f" ({row.n_inf}/{row.n} ∞)"
+    return text + (f" N={row.n}" if show_n else "")
+
+
+def kind_rank(kind: str) -> int:
+    return KIND_ORDER.index(kind) if kind in KIND_ORDER else len(KIND_ORDER)
+
+
+def build_table(summary: pd.DataFrame, mask_set: str, metric: str,
+                buckets: list[str]) -> Table:
+    part = summary[(summary["mask_set"] == mask_set) & (summary["metric"] == metric)]
+    columns = [*buckets, ALL]
+    shared = {}
+    headers = []
+    for column in columns:
+        ns = sorted(set(part.loc[part["bucket"] == column, "n"]))
+        shared[column] = len(ns) == 1
+        headers.append(f"{column} (N={ns[0]})" if shared[column] else column)
+    cells = {(r.method, r.framework, r.weights, r.bucket): r for r in part.itertuples()}
+    rows = part[["kind", *ROW_KEY]].drop_duplicates()
+    rows = rows.assign(rank=rows["kind"].map(kind_rank)).sort_values(["rank", *ROW_KEY])
+    groups = []
+    for kind, members in rows.groupby("kind", sort=False):
+        body = []
+        for key in members[ROW_KEY].itertuples(index=False):
+            body.append((list(key), [format_cell(cells.get((*key, c)), metric, not shared[c])
+                                     for c in columns]))
+        groups.append((kind, body))
+    reasons = sorted(set(part.loc[part["status"] != "ok", "status"]))
+    return Table(mask_set, metric, captions.header(metric), headers, groups,
+                 captions.table_notes(metric, reasons))
+
+
+def to_csv(summary: pd.DataFrame, mask_sets: list[str], positions: dict[str, float]) -> str:
+    """Raw (unscaled) values; missing numbers are empty fields, infinities are 'inf'. Rows in
+    report order: mask set, row group, row, metric, bucket by hole ratio, 'all' last."""
+    metrics = list(captions.METRICS)
+    ordered = summary.assign(
+        _set=summary["mask_set"].map(mask_sets.index), _kind=summary["kind"].map(kind_rank),
+        _metric=summary["metric"].map(metrics.index),
+        _bucket=summary["bucket"].map(lambda b: math.inf if b == ALL else positions[b]))
+    ordered = ordered.sort_values(["_set", "_kind", *ROW_KEY, "_metric", "_bucket", "bucket"],
+                                  kind="stable")
+    return ordered[COLUMNS].to_csv(index=False, na_rep="", lineterminator="\n")
+
+
+def _md_escape(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def to_markdown(mask_set: str, tables: list[Table], general: list[str]) -> str:
+    """general: the notes that hold for every table, printed once at the top."""
+    lines = [f"## Mask set {mask_set}", ""]
+    lines += [f"- {_md_escape(note)}" for note in general] + [""]
+    for table in tables:
+        lines += [f"### {table.mask_set}: {table.title}", ""]
+        head = ["kind", "method", "framework", "weights", *table.headers]
+        lines += ["| " + " | ".join(map(_md_escape, head)) + " |",
+                  "|" + "---|" * len(head)]
+        for kind, body in table.groups:
+            for key, cells in body:
+                lines.append("| " + " | ".join(map(_md_escape, [kind, *key, *cells])) + " |")
+        lines += [""] + [f"- {_md_escape(note)}" for note in table.notes] + [""]
+    return "\n".join(lines)
+
+
+_LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
+                  "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}",
+                  "^": r"\textasciicircum{}"}
+_LATEX_UNICODE = {"∞": r"$\infty$", "—": "---", "×": r"$\times$", "·": r"$\cdot$",
+                  "⌈": r"$\lceil$", "⌉": r"$\rceil$", "é": r"\'e"}
+
+
+def latex_escape(text: str) -> str:
+    text = "".join(_LATEX_SPECIAL.get(ch, ch) for ch in text)
+    for char, command in _LATEX_UNICODE.items():
+        text = text.replace(char, command)
+    return text
+
+
+def to_latex(tables: list[Table], samples: int) -> str:
+    """One booktabs table per mask set and metric; needs \\usepackage{booktabs}. Captions
+    carry units, the interval rule and the metric's notes, so each table stands alone."""
+    out = ["% Generated by python -m reports.build; requires \\usepackage{booktabs}.", ""]
+    for table in tables:
+        cols = "lll" + "c" * len(table.headers)
+        interval = "" if table.metric == "fid" else captions.short_interval_note(samples) + " "
+        caption = (f"{table.mask_set}: {table.title}. {interval}" + " ".join(table.notes)
+                   + " " + captions.COMPOSITE_NOTE)
+        out += [r"\begin{table}[t]", r"\centering", r"\footnotesize",
+                rf"\caption{{{latex_escape(caption)}}}",
+                rf"\label{{tab:{table.mask_set}-{table.metric}}}",
+                rf"\begin{{tabular}}{{{cols}}}", r"\toprule"]
+        head = ["Method", "Framework", "Weights", *table.headers]
+        out.append(" & ".join(latex_escape(h) for h in head) + r" \\")
+        for kind, body in table.groups:
+            out += [r"\midrule", rf"\multicolumn{{{len(head)}}}{{l}}{{\emph{{{kind}}}}} \\"]
+            for key, cells in body:
+                out.append(" & ".join(latex_escape(c) for c in [*key, *cells]) + r" \\")
+        out += [r"\bottomrule", r"\end{tabular}", r"\end{table}", ""]
+    return "\n".join(out)

@@ -1,0 +1,338 @@
+"""Report builder: bootstrap intervals, inf and unavailable handling, the four output formats,
+self-containment and atomic writes, on a fabricated results tree (tiny 8x8 PNGs)."""
+import binascii
+import json
+import math
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from PIL import Image
+
+from reports import build, inputs, stats, tables
+
+SAMPLES = 200
+BUCKETS = {"irr": ["(0.01,0.1]", "(0.01,0.1]", "(0.01,0.1]", "(0.1,0.2]", "(0.1,0.2]",
+                   "(0.1,0.2]"],
+           "box": ["(0.2,0.3]"] * 4}
+HOLE_PIXELS = {"(0.01,0.1]": 4, "(0.1,0.2]": 10, "(0.2,0.3]": 16}
+RUNS = [("oracle", "numpy", "none", "control"), ("mean_fill", "numpy", "none", "classical"),
+        ("toynet", "torch", "retrained", "learned")]
+REASON = ("unavailable: weights missing (alexnet-owt-7be5be79.pth not in torch hub cache or "
+          "backbone_weights_dir; download failed: offline)")
+
+
+def _png(path: Path, array: np.ndarray) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(array).save(path)
+    return path.name
+
+
+def _values(method: str, mask_set: str, metric: str) -> np.ndarray:
+    """Fabricated raw scores; the oracle is perfect, toynet has one identical image."""
+    n = len(BUCKETS[mask_set])
+    rng = np.random.default_rng([len(method), len(mask_set), len(metric)])
+    if method == "oracle":
+        return np.full(n, {"psnr": np.inf, "ssim": 1.0}.get(metric, 0.0))
+    values = {"psnr": rng.uniform(15, 30, n), "ssim": rng.uniform(0.5, 0.9, n),
+              "l1": rng.uniform(0.01, 0.05, n), "l1_hole": rng.uniform(0.1, 0.3, n)}[metric]
+    if method == "toynet" and metric == "psnr":
+        values[0] = np.inf
+    return values
+
+
+def _write_data(root: Path) -> None:
+    rng = np.random.default_rng(5)
+    images = [rng.integers(0, 256, (8, 8, 3), dtype=np.uint8) for _ in range(4)]
+    folder = root / "data" / "demo" / "test"
+    files = [_png(folder / f"img{i}.png", image) for i, image in enumerate(images)]
+    pd.DataFrame({"id": [f"img{i}" for i in range(4)], "file": files}).to_csv(
+        folder / "manifest.tsv", sep="\t", index=False)
+    for mask_set, buckets in BUCKETS.items():
+        folder = root / "masks" / mask_set
+        rows = []
+        for i, bucket in enumerate(buckets):
+            hole = np.zeros(64, np.uint8)
+            hole[:HOLE_PIXELS[bucket]] = 255
+            rows.append({"id": f"m{i}", "file": _png(folder / f"m{i}.png", hole.reshape(8, 8)),
+                         "hole_ratio": HOLE_PIXELS[bucket] / 64, "bucket": bucket})
+        pd.DataFrame(rows).to_csv(folder / "manifest.tsv", sep="\t", index=False)
+
+
+def _write_run(root: Path, mask_set: str, method: str, framework: str, weights: str) -> Path:
+    buckets = BUCKETS[mask_set]
+    items = pd.DataFrame({"item": range(len(buckets)),
+                          "image_id": [f"img{i % 4}" for i in range(len(buckets))],
+                          "mask_id": [f"m{i}" for i in range(len(buckets))], "bucket": buckets,
+                          "hole_ratio": [HOLE_PIXELS[b] / 64 for b in buckets]})
+    folder = root / "predict" / "demo" / mask_set / method / framework / weights
+    shade = {"oracle": 0, "mean_fill": 128, "toynet": 200}[method]
+    files = [_png(folder / f"{i}.png", np.full((8, 8, 3), shade, np.uint8)) for i in items.item]
+    items.assign(file=files, sha256="x").to_csv(folder / "predictions.tsv", sep="\t", index=False)
+    rows = [items.assign(metric=m, value=_values(method, mask_set, m), status="ok")
+            for m in ["psnr", "ssim", "l1", "l1_hole"]]
+    rows.append(items.assign(metric="lpips", value=np.nan, status=REASON))
+    fid = pd.DataFrame({"bucket": sorted(set(buckets)), "metric": "fid", "status": "ok"})
+    rows.append(fid.assign(value=[40.0 + 10 * i for i in range(len(fid))], hole_ratio=np.nan))
+    path = root / "score" / "demo" / mask_set / method / framework / f"{weights}.tsv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pd.concat(rows)[inputs.SCORE_COLUMNS].to_csv(path, sep="\t", index=False)
+    return path
+
+
+def _fixture(base: Path) -> dict:
+    root = base / "results"
+    _write_data(root)
+    scores = [_write_run(root, ms, m, f, w) for ms in BUCKETS for m, f, w, _ in RUNS]
+    scores[0].with_suffix(".json").write_text(json.dumps(
+        {"date_utc": "2025-01-01T00:01:00+00:00", "host": "box", "seconds": 1.5,
+         "alexnet": REASON, "inception": {"path": "/x/pt_inception.pth", "sha256": "ab12"}}))
+    for method, _, _, kind in RUNS:
+        spec = {"id": method, "title": f"The {method} method", "kind": kind,
+                "deviations": [f"{method} deviation one"]}
+        (base / "methods" / method).mkdir(parents=True)
+        (base / "methods" / method / "spec.yaml").write_text(yaml.safe_dump(spec))
+    (base / "config.yaml").write_text(yaml.safe_dump(
+        {"seed": 0, "bootstrap_samples": SAMPLES,
+         "experiments": {"demo": {"dataset": "demo", "mask_sets": ["irr", "box"],
+                                  "methods": [r[0] for r in RUNS]}}}))
+    (base / "mask_sets.yaml").write_text(yaml.safe_dump(
+        {"irr": {"kind": "irregular", "resolution": 8, "per_bucket": 3, "seed": 1},
+         "box": {"kind": "box", "resolution": 8, "box": 4}}))
+    argv = ["--experiment", "demo", "--config", str(base / "config.yaml"), "--mask-sets",
+            str(base / "mask_sets.yaml"), "--methods-dir", str(base / "methods"),
+            "--out", str(base / "reports" / "demo.html"), "--scores", *map(str, scores)]
+    return {"base": base, "argv": argv, "scores": scores}
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    fixture = _fixture(tmp_path_factory.mktemp("report"))
+    build.main(fixture["argv"])
+    out = fixture["base"] / "reports"
+    fixture["html"] = (out / "demo.html").read_text()
+    fixture["csv"] = pd.read_csv(out / "demo" / "summary.csv", dtype={"bucket": str})
+    fixture["md"] = (out / "demo" / "irr.md").read_text()
+    fixture["tex"] = (out / "demo" / "irr.tex").read_text()
+    return fixture
+
+
+def _row(csv: pd.DataFrame, mask_set, method, bucket, metric) -> pd.Series:
+    hit = csv[(csv.mask_set == mask_set) & (csv.method == method) & (csv.bucket == bucket)
+              & (csv.metric == metric)]
+    assert len(hit) == 1
+    return hit.iloc[0]
+
+
+def test_bootstrap_of_constant_is_the_constant():
+    for constant in (0.25, 31.5, -2.0):
+        low, high = stats.bootstrap_ci(np.full(7, constant), 100, np.random.default_rng(0))
+        assert (low, high) == (constant, constant)
+
+
+def test_bootstrap_tiny_case_by_hand():
+    # Means of two draws from {0, 1} are 0, 0.5, 1 with probabilities 1/4, 1/2, 1/4: of 1000
+    # resamples ~250 are 0 and ~250 are 1, so the 25th and 975th smallest are 0 and 1.
+    assert stats.bootstrap_ci([0.0, 1.0], 1000, np.random.default_rng(3)) == (0.0, 1.0)
+    assert stats.bootstrap_ci([4.0], 10, np.random.default_rng(3)) == (4.0, 4.0)
+
+
+def test_bootstrap_matches_documented_rule():
+    x = np.random.default_rng(123).normal(size=20)
+    got = stats.bootstrap_ci(x, 200, np.random.default_rng([7, 99]))
+    draws = np.random.default_rng([7, 99]).integers(0, 20, size=(200, 20))
+    means = sorted(np.mean(x[row]) for row in draws)
+    # ceil(0.025 * 200) = 5 and ceil(0.975 * 200) = 195, 1-based.
+    assert got == pytest.approx((means[4], means[194]), rel=1e-12)
+    assert got[0] <= x.mean() <= got[1]
+
+
+def test_bootstrap_blocks_draw_the_same_stream_as_one_call():
+    x = np.random.default_rng(4).uniform(size=1_500_000)  # > 2**22 / 3: blocks of 2 rows
+    got = stats.bootstrap_ci(x, 5, np.random.default_rng([1, 2]))
+    means = np.sort(x[np.random.default_rng([1, 2]).integers(0, len(x), size=(5, len(x)))]
+                    .mean(axis=1))
+    assert got == (means[0], means[4])  # ranks ceil(0.125) = 1 and ceil(4.875) = 5
+
+
+def test_bootstrap_coverage_near_95_percent():
+    rng = np.random.default_rng(11)
+    hits = 0
+    for trial in range(200):
+        low, high = stats.bootstrap_ci(rng.normal(size=30), 300, np.random.default_rng(trial))
+        hits += low <= 0.0 <= high
+    assert 0.86 <= hits / 200 <= 0.99
+
+
+def test_bootstrap_with_infinities_does_not_produce_nan():
+    low, high = stats.bootstrap_ci([np.inf] * 5, 100, np.random.default_rng(0))
+    assert low == high == np.inf
+    low, high = stats.bootstrap_ci([20.0, 21.0, 22.0, np.inf], 1000, np.random.default_rng(0))
+    # P(no inf among 4 draws) = (3/4)^4 = 0.32 > 0.025, and P(inf drawn) = 0.68 > 0.025.
+    assert math.isfinite(low) and high == np.inf
+
+
+def test_cell_seed_is_crc32_of_the_identity():
+    assert stats.cell_seed(("irr", "oracle", "numpy", "none", "all", "psnr")) == \
+        binascii.crc32(b"irr|oracle|numpy|none|all|psnr")
+
+
+def test_report_interval_follows_documented_generator_rule(report):
+    # Six items, so the bounds depend on the draws (with three, both are often the extremes).
+    values = _values("mean_fill", "irr", "psnr")
+    rng = np.random.default_rng([0, binascii.crc32(b"irr|mean_fill|numpy|none|all|psnr")])
+    means = np.sort(values[rng.integers(0, 6, size=(SAMPLES, 6))].mean(axis=1))
+    row = _row(report["csv"], "irr", "mean_fill", "all", "psnr")
+    assert (row.ci_low, row.ci_high) == pytest.approx((means[4], means[194]), rel=1e-12)
+
+
+def test_summary_independent_of_row_order(report):
+    runs = [inputs.parse_score_path(p) for p in report["scores"]]
+    specs = inputs.load_specs(report["base"] / "methods", {r.method for r in runs})
+    scores = inputs.load_scores(runs, specs)
+    shuffled = scores.sample(frac=1.0, random_state=1).reset_index(drop=True)
+    a = stats.summarise(scores, 0, 50)
+    b = stats.summarise(shuffled, 0, 50)
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_grid_picks_diagonal_of_buckets():
+    pairing = pd.DataFrame({"item": ["a0", "a1", "a2", "b0", "b1", "b2"],
+                            "bucket": ["A"] * 3 + ["B"] * 3})
+    picks = inputs.pick_items(pairing, ["A", "B"])
+    assert list(picks["item"]) == ["a0", "b1", "a2", "b0", "a1", "b2"]
+    assert list(inputs.pick_items(pairing, ["A", "B"], limit=3)["item"]) == ["a0", "b1", "a2"]
+    box = pd.DataFrame({"item": [f"i{k:02d}" for k in range(16)], "bucket": "box"})
+    assert list(inputs.pick_items(box, ["box"])["item"]) == [f"i{k:02d}" for k in range(6)]
+
+
+def test_parse_score_path_right_to_left():
+    run = inputs.parse_score_path("/x/y/results/score/ds/ms/meth/torch/retrained.tsv")
+    assert (run.root, run.dataset, run.mask_set, run.method, run.framework, run.weights) == \
+        (Path("/x/y/results"), "ds", "ms", "meth", "torch", "retrained")
+    assert run.predictions == Path("/x/y/results/predict/ds/ms/meth/torch/retrained/"
+                                   "predictions.tsv")
+    assert inputs.parse_score_path("score/d/m/a/b/c.tsv").root == Path(".")
+    with pytest.raises(ValueError):
+        inputs.parse_score_path("results/scores/d/m/a/b/c.tsv")
+
+
+def test_all_column_is_mean_over_every_item(report):
+    expected = _values("mean_fill", "irr", "l1").mean()
+    row = _row(report["csv"], "irr", "mean_fill", "all", "l1")
+    assert row.n == 6
+    assert row["mean"] == pytest.approx(expected, rel=1e-12)
+    first = _values("mean_fill", "irr", "l1")[:3].mean()
+    assert _row(report["csv"], "irr", "mean_fill", "(0.01,0.1]", "l1")["mean"] == \
+        pytest.approx(first, rel=1e-12)
+
+
+def test_csv_raw_values_and_markdown_shows_l1_times_100(report):
+    row = _row(report["csv"], "irr", "toynet", "(0.1,0.2]", "l1")
+    raw = _values("toynet", "irr", "l1")[3:].mean()
+    assert row["mean"] == pytest.approx(raw, rel=1e-12)
+    assert row.ci_low <= row["mean"] <= row.ci_high
+    assert f"{raw * 100:.2f} [" in report["md"]
+    assert list(report["csv"].columns) == stats.COLUMNS
+
+
+def test_infinite_psnr(report):
+    csv = report["csv"]
+    oracle = _row(csv, "irr", "oracle", "all", "psnr")
+    assert oracle["mean"] == np.inf and oracle.ci_low == np.inf and oracle.ci_high == np.inf
+    toynet = _row(csv, "irr", "toynet", "(0.01,0.1]", "psnr")
+    assert toynet["mean"] == np.inf and toynet.ci_high == np.inf
+    oracle_md = "| control | oracle | numpy | none | ∞ (3/3 ∞) | ∞ (3/3 ∞) | ∞ (6/6 ∞) |"
+    assert oracle_md in report["md"]
+    assert re.search(r"\| toynet \| torch \| retrained \| ∞ \[[0-9.]+, ∞\] \(1/3 ∞\) \|",
+                     report["md"])
+    assert "mean of ∞" in report["html"] and "$\\infty$" in report["tex"]
+
+
+def test_unavailable_metric_and_no_nan_anywhere(report):
+    out = report["base"] / "reports"
+    assert report["html"].count(REASON) >= 2  # table notes of both mask sets
+    assert "unavailable" in _row(report["csv"], "irr", "toynet", "all", "lpips").status
+    assert "| unavailable |" in report["md"]
+    for path in [out / "demo.html", *sorted((out / "demo").glob("*.[cmt][sde]*"))]:
+        text = re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "", path.read_text())
+        assert not re.search(r"\bnan\b", text, re.IGNORECASE), path
+
+
+def test_fid_has_value_and_n_but_no_interval(report):
+    row = _row(report["csv"], "irr", "mean_fill", "(0.1,0.2]", "fid")
+    assert (row["mean"], row.n) == (50.0, 3) and math.isnan(row.ci_low)
+    assert "| classical | mean_fill | numpy | none | 40.00 | 50.00 | — |" in report["md"]
+    assert "(0.1,0.2] (N=3)" in report["md"] and "FID has no interval here" in report["html"]
+
+
+def test_buckets_ordered_and_rows_grouped(report):
+    md = report["md"]
+    assert md.index("(0.01,0.1] (N=3)") < md.index("(0.1,0.2] (N=3)") < md.index("all (N=6)")
+    assert md.index("| control |") < md.index("| classical |") < md.index("| learned |")
+
+
+def test_n_in_cells_when_the_column_has_several():
+    rows = [dict(mask_set="m", method=method, framework="numpy", weights="none",
+                 kind="classical", bucket="b", metric="ssim", n=n, mean=0.5, ci_low=0.25,
+                 ci_high=0.75, status="ok", n_inf=0) for method, n in (("a", 3), ("c", 4))]
+    table = tables.build_table(pd.DataFrame(rows), "m", "ssim", ["b"])
+    assert table.headers == ["b", "all"]
+    assert [cells for _, body in table.groups for _, cells in body] == \
+        [["0.5000 [0.2500, 0.7500] N=3", "—"], ["0.5000 [0.2500, 0.7500] N=4", "—"]]
+
+
+def test_latex_booktabs_and_units(report):
+    tex = report["tex"]
+    for rule in (r"\toprule", r"\midrule", r"\bottomrule"):
+        assert rule in tex
+    assert tex.count(r"\begin{tabular}") == 6  # psnr ssim l1 l1_hole lpips fid
+    assert "PSNR (dB" in tex and r"mean\_fill" in tex and r"\%" in tex
+
+
+class _Collector(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.refs, self.imgs, self.open = [], [], []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        self.refs += [attrs[a] for a in ("src", "href") if a in attrs]
+        if tag == "img":
+            self.imgs.append(attrs["src"])
+
+
+def test_html_self_contained(report):
+    html = report["html"]
+    parser = _Collector()
+    parser.feed(html)
+    assert not any(ref.startswith(("http:", "https:", "//")) for ref in parser.refs)
+    assert not re.search(r"(src|href)\s*=\s*[\"']?\s*https?://", html, re.IGNORECASE)
+    assert parser.imgs and all(src.startswith("data:image/png;base64,") for src in parser.imgs)
+    # irr: 2 buckets -> plots for psnr ssim l1 l1_hole fid (lpips unavailable); grid rows:
+    # irr 6 items x 5 images, box 4 items x 5 images.
+    assert len(parser.imgs) == 5 + 6 * 5 + 4 * 5
+    for text in ("The toynet method", "toynet deviation one", "Provenance",
+                 "date_utc: 2025-01-01T00:01:00+00:00", f"alexnet: {REASON}",
+                 "inception: sha256: ab12", "provenance file missing",
+                 "pred*mask + image*(1-mask)", "gaussian_weights=True"):
+        assert text in html
+
+
+def test_no_temp_files_left_beside_the_report(report):
+    out = report["base"] / "reports"
+    assert not [p for p in out.rglob("*") if p.name.startswith(".") or p.suffix == ".tmp"]
+
+
+def test_pairing_mismatch_fails_clearly(tmp_path):
+    fixture = _fixture(tmp_path)
+    path = tmp_path / "results/predict/demo/irr/toynet/torch/retrained/predictions.tsv"
+    table = pd.read_csv(path, sep="\t")
+    table.loc[0, "mask_id"] = "m5"
+    table.to_csv(path, sep="\t", index=False)
+    with pytest.raises(ValueError, match="pairing differs"):
+        build.main(fixture["argv"])
