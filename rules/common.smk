@@ -1,0 +1,65 @@
+# Shared lookups: mask-set definitions, discovered methods, and the experiment -> files mapping.
+
+import yaml
+from snakemake.exceptions import WorkflowError
+
+import methods
+from datasets.prepare import DatasetMissing, recipe, require
+
+MASK_SETS = yaml.safe_load(open("configs/mask_sets.yaml"))
+validate(MASK_SETS, "../configs/mask_sets.schema.yaml")  # relative to this file
+METHODS = methods.discover()
+
+
+wildcard_constraints:
+    dataset="[A-Za-z0-9_]+",
+    split="train|test",
+    mask_set="[A-Za-z0-9_]+",
+    method="[A-Za-z0-9_]+",
+    framework="torch|paddle|numpy",
+    weights="[A-Za-z0-9_]+",
+    experiment="[A-Za-z0-9_]+",
+
+
+def check_experiment(name):
+    """Stop before any job runs when an experiment names something that does not exist."""
+    exp = config["experiments"][name]
+    problems = [f"mask set '{m}' is not defined in configs/mask_sets.yaml"
+                for m in exp["mask_sets"] if m not in MASK_SETS]
+    problems += [f"method '{m}' has no methods/{m}/spec.yaml" for m in exp["methods"]
+                 if m not in METHODS]
+    resolution = recipe(exp["dataset"]).RESOLUTION
+    problems += [f"mask set '{m}' is {MASK_SETS[m]['resolution']} px but dataset "
+                 f"'{exp['dataset']}' is {resolution} px" for m in exp["mask_sets"]
+                 if m in MASK_SETS and MASK_SETS[m]["resolution"] != resolution]
+    if problems:
+        raise ValueError(f"experiment '{name}' in configs/config.yaml: " + "; ".join(problems))
+    return exp
+
+
+def dataset_inputs(wildcards):
+    """Input function of the prepare rule: fails fast, naming the folder, if data is missing."""
+    try:
+        root = require(wildcards.dataset, config["data_root"])
+    except DatasetMissing as err:
+        raise WorkflowError(str(err))
+    return [] if root is None else [str(root)]
+
+
+def runs(name):
+    """(method, framework, weights) triples of an experiment, in config order."""
+    return [(m, f, w) for m in check_experiment(name)["methods"]
+            for f in METHODS[m]["frameworks"] for w in methods.weights_variants(METHODS[m])]
+
+
+def experiment_files(name, pattern):
+    exp = config["experiments"][name]
+    return [pattern.format(dataset=exp["dataset"], mask_set=s, method=m, framework=f, weights=w)
+            for s in exp["mask_sets"] for m, f, w in runs(name)]
+
+
+def backbone_options(wildcards):
+    """Score-stage flags for the LPIPS/FID backbone weights (configs/config.yaml)."""
+    weights_dir = config["backbone_weights_dir"]
+    return ((f"--backbone-weights-dir {weights_dir} " if weights_dir else "")
+            + ("" if config["allow_download"] else "--no-download"))

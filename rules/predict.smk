@@ -1,0 +1,18 @@
+# Composited predictions of one method x framework x weights on one dataset x mask set.
+rule predict:
+    input:
+        images="results/data/{dataset}/test/manifest.tsv",
+        masks="results/masks/{mask_set}/manifest.tsv",
+    output:
+        "results/predict/{dataset}/{mask_set}/{method}/{framework}/{weights}/predictions.tsv",
+    params:
+        batch_size=config["batch_size"],
+    log:
+        "results/logs/predict/{dataset}/{mask_set}/{method}/{framework}/{weights}.log",
+    shell:
+        "python -m methods.predict --method {wildcards.method} "
+        "--framework {wildcards.framework} --weights {wildcards.weights} "
+        "--images results/data/{wildcards.dataset}/test "
+        "--masks results/masks/{wildcards.mask_set} --batch-size {params.batch_size} "
+        "--out results/predict/{wildcards.dataset}/{wildcards.mask_set}/{wildcards.method}/"
+        "{wildcards.framework}/{wildcards.weights} 2> {log}"

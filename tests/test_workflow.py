@@ -1,0 +1,101 @@
+"""The workflow end to end on a shrunken demo, in a copy of the repository.
+
+Shows what the README promises: the report is built, a second run does nothing, deleting one
+score file reruns only what depends on it, and an experiment whose data is missing stops before
+any job runs with a message naming the folder.
+"""
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent  # the venv's bin: its python runs the rules' commands
+ENV = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+
+
+def snakemake(cwd, *args):
+    return subprocess.run([str(BIN / "snakemake"), "--cores", "2", *args], cwd=cwd, env=ENV,
+                          capture_output=True, text=True, timeout=900)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """A copy of the repository's source files with 2 masks per bucket, and its demo report."""
+    listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+                            cwd=REPO, capture_output=True, text=True, check=True).stdout.split()
+    copy = tmp_path_factory.mktemp("repo")
+    for name in listed:
+        if (REPO / name).is_file():
+            (copy / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, copy / name)
+    definitions = yaml.safe_load((copy / "configs/mask_sets.yaml").read_text())
+    definitions["demo_irregular"]["per_bucket"] = 2
+    (copy / "configs/mask_sets.yaml").write_text(yaml.safe_dump(definitions))
+    run = snakemake(copy, "reports/demo.html")
+    assert run.returncode == 0, run.stderr[-3000:]
+    return copy
+
+
+def test_report_and_tables_are_built_with_every_method_and_bucket(built):
+    html = (built / "reports/demo.html").read_text()
+    table = pd.read_csv(built / "reports/demo/summary.csv")
+    irregular = table[table.mask_set == "demo_irregular"]
+    assert set(irregular.method) == {"mean_fill", "oracle", "telea", "biharmonic"}
+    assert irregular.bucket.nunique() >= 6
+    for suffix in (".md", ".tex"):
+        assert list((built / "reports/demo").glob(f"*{suffix}")), suffix
+    assert "oracle" in html and "∞" in html
+
+
+def test_oracle_scores_prove_the_scoring(built):
+    scores = pd.read_csv(built / "results/score/demo/demo_irregular/oracle/numpy/none.tsv",
+                         sep="\t")
+    by_metric = scores.groupby("metric").value
+    assert (by_metric.get_group("ssim") == 1).all()
+    assert (by_metric.get_group("l1") == 0).all() and (by_metric.get_group("l1_hole") == 0).all()
+    assert (by_metric.get_group("psnr") == float("inf")).all()
+
+
+def test_a_second_run_does_nothing(built):
+    dry = snakemake(built, "-n", "reports/demo.html")
+    assert dry.returncode == 0 and "Nothing to be done" in dry.stdout + dry.stderr
+
+
+def job_counts(run):
+    """{rule: count} from the 'Job stats' table that a Snakemake dry run prints first."""
+    lines = (run.stdout + run.stderr).splitlines()
+    start = lines.index("Job stats:") + 3  # skip the 'job count' header and its rule line
+    counts = {}
+    for line in lines[start:]:
+        name, count = line.split()
+        counts[name] = int(count)
+        if name == "total":
+            return counts
+    raise AssertionError("no total line in the job stats")
+
+
+def test_deleting_one_score_reruns_only_what_depends_on_it(built):
+    score = "results/score/demo/demo_box/telea/numpy/none.tsv"
+    (built / score).unlink()
+    # Snakemake leaves a deleted intermediate alone while the report built from it is up to
+    # date (snakemake/snakemake#1978); naming the file asks for it and for what depends on it.
+    dry = snakemake(built, "-n", "reports/demo.html", score)
+    assert job_counts(dry) == {"score": 1, "report": 1, "total": 2}, dry.stdout
+    run = snakemake(built, "reports/demo.html", score)
+    assert run.returncode == 0 and (built / score).is_file(), run.stderr[-2000:]
+    again = snakemake(built, "-n", "reports/demo.html")
+    assert "Nothing to be done" in again.stdout + again.stderr
+
+
+def test_missing_dataset_stops_before_any_job_naming_the_folder(built):
+    run = snakemake(built, "reports/celeba.html")
+    assert run.returncode != 0
+    message = run.stdout + run.stderr
+    assert "data/celeba" in message and "list_eval_partition.txt" in message
+    assert not (built / "results/masks/irregular_256").exists()
