@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from PIL import Image
+from datasets.io import png_bytes
 
 from reports import captions
 from reports.inputs import load_hole, load_rgb
@@ -15,12 +15,6 @@ from reports.tables import ROW_KEY
 
 # Magenta almost never occurs in photographs, so the hole cannot be mistaken for content.
 HOLE_COLOUR = (255, 0, 255)
-
-
-def png_bytes(array: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(array).save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 def _figure_png(figure: Figure) -> bytes:

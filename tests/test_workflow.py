@@ -99,3 +99,9 @@ def test_missing_dataset_stops_before_any_job_naming_the_folder(built):
     message = run.stdout + run.stderr
     assert "data/celeba" in message and "list_eval_partition.txt" in message
     assert not (built / "results/masks/irregular_256").exists()
+
+
+def test_an_unknown_config_key_is_refused_before_any_job(built):
+    run = snakemake(built, "-n", "reports/demo.html", "--config", "colour=blue")
+    assert run.returncode != 0
+    assert "colour" in run.stdout + run.stderr
