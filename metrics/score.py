@@ -115,11 +115,11 @@ def main(argv=None):
     parser.add_argument("--batch-size", type=int, default=16)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    torch.set_grad_enabled(False)
     options = {"weights_dir": args.backbone_weights_dir, "allow_download": not args.no_download}
     provenance = {**vars(args), **environment(), "started": time.time()}
-    table = score(args.predictions, args.images, args.masks, options, args.batch_size,
-                  provenance)
+    with torch.inference_mode():  # scoped: a caller's autograd state is left as it was
+        table = score(args.predictions, args.images, args.masks, options, args.batch_size,
+                      provenance)
     provenance["seconds"] = round(time.time() - provenance.pop("started"), 3)
     atomic_write_text(Path(args.out).with_suffix(".json"), json.dumps(provenance, indent=1))
     write_tsv(args.out, table)
