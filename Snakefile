@@ -15,6 +15,7 @@ validate(config, "configs/config.schema.yaml")
 include: "rules/common.smk"
 include: "rules/prepare.smk"
 include: "rules/masks.smk"
+include: "rules/train.smk"
 include: "rules/predict.smk"
 include: "rules/score.smk"
 include: "rules/report.smk"

@@ -27,7 +27,7 @@ KINDS = ("learned", "classical", "control")
 REQUIRED = {"id": str, "title": str, "kind": str, "paper": str, "citation": str,
             "upstream": list, "frameworks": list, "sees_ground_truth": bool,
             "deviations": list, "notes": str}
-OPTIONAL = {"params": dict}
+OPTIONAL = {"params": dict, "training": dict}
 
 
 def validate_spec(spec, path):
@@ -50,6 +50,10 @@ def validate_spec(spec, path):
     for framework in spec["frameworks"]:
         if not (path.parent / f"model_{framework}.py").is_file():
             raise ValueError(f"{path}: lists {framework} but model_{framework}.py is missing")
+        if spec["kind"] == "learned" and not (path.parent / f"train_{framework}.py").is_file():
+            raise ValueError(f"{path}: learned, but train_{framework}.py is missing")
+    if spec["kind"] == "learned" and "steps" not in spec.get("training", {}):
+        raise ValueError(f"{path}: a learned method needs training defaults with 'steps'")
     return spec
 
 

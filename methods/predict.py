@@ -21,6 +21,7 @@ from tqdm import tqdm
 import methods
 from datasets.io import atomic_write_text, read_mask, read_rgb, write_png, write_tsv
 from datasets.pairing import pair
+from methods import checkpoint
 from reports.provenance import environment
 
 log = logging.getLogger(__name__)
@@ -55,10 +56,24 @@ def composite(pred, image, mask):
     return np.clip(pred, 0.0, 1.0) * mask + image * (1.0 - mask)
 
 
-def predict(method_id, framework, images_dir, masks_dir, out_dir, batch_size):
+def load_model(spec, framework, checkpoint_path):
+    """build() the model; a learned one gets the trained weights and the model params they
+    were trained with (recorded in the checkpoint's metadata)."""
+    module = methods.implementation(spec["id"], framework)
+    if spec["kind"] != "learned":
+        return module, module.build(spec)
+    if checkpoint_path is None:
+        raise ValueError(f"methods/{spec['id']} is learned: predict needs --checkpoint")
+    state, metadata = checkpoint.load(checkpoint_path)
+    model = module.build(spec, **json.loads(metadata["params"]))
+    getattr(checkpoint, f"load_{framework}")(model, state)
+    return module, model
+
+
+def predict(method_id, framework, images_dir, masks_dir, out_dir, batch_size,
+            checkpoint_path=None):
     spec = methods.load_spec(method_id)
-    module = methods.implementation(method_id, framework)
-    model = module.build(spec)
+    module, model = load_model(spec, framework, checkpoint_path)
     pairs = load_pairs(images_dir, masks_dir)
     out_dir = Path(out_dir)
     files = []
@@ -82,11 +97,13 @@ def main(argv=None):
     parser.add_argument("--masks", required=True, help="mask-set folder")
     parser.add_argument("--out", required=True)
     parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--checkpoint", default=None, help="weights.safetensors of a learned "
+                        "method (results/train/<dataset>/<method>/<framework>/)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     started = time.time()
     pairs = predict(args.method, args.framework, args.images, args.masks, args.out,
-                    args.batch_size)
+                    args.batch_size, args.checkpoint)
     provenance = {**vars(args), **environment(), "items": len(pairs),
                   "seconds": round(time.time() - started, 3)}
     atomic_write_text(Path(args.out) / "provenance.json", json.dumps(provenance, indent=1))

@@ -102,9 +102,13 @@ def methods_rows(runs: list[inputs.Run], specs: dict) -> list[tuple[str, dict, l
     """(method, spec, framework / weights scored) in table-row order."""
     rows = {}
     for run in sorted(runs, key=lambda r: run_order(r, specs)):
-        scored = rows.setdefault(run.method, (run.method, specs[run.method], []))[2]
+        spec = specs[run.method]
+        _, shown, scored = rows.setdefault(
+            run.method, (run.method, {**spec, "deviations": list(spec["deviations"])}, []))
         if f"{run.framework} / {run.weights}" not in scored:
             scored.append(f"{run.framework} / {run.weights}")
+        shown["deviations"] += [d for d in inputs.training_deviations(run)
+                                if d not in shown["deviations"]]
     return list(rows.values())
 
 

@@ -40,6 +40,22 @@ class Run:
     def provenance(self) -> Path:
         return self.path.with_suffix(".json")
 
+    @property
+    def resolved(self) -> Path:
+        """resolved.yaml of the training run behind retrained weights."""
+        return (self.root / "train" / self.dataset / self.method / self.framework
+                / "resolved.yaml")
+
+
+def training_deviations(run: Run) -> list[str]:
+    """Deviations a training run recorded (e.g. loss terms switched off), for retrained runs."""
+    if run.weights != "retrained":
+        return []
+    if not run.resolved.is_file():
+        raise FileNotFoundError(f"{run.resolved}: the training record of {run.label} is missing")
+    resolved = yaml.safe_load(run.resolved.read_text())
+    return [f"{run.framework} training run: {d}" for d in resolved.get("deviations", [])]
+
 
 def parse_score_path(path) -> Run:
     """Read the grammar right to left, so any prefix before score/ is the results root."""

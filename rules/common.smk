@@ -1,5 +1,7 @@
 # Shared lookups: mask-set definitions, discovered methods, and the experiment -> files mapping.
 
+import json
+
 import yaml
 from snakemake.exceptions import WorkflowError
 
@@ -37,6 +39,21 @@ def check_experiment(name):
     return exp
 
 
+def check_training():
+    """Stop before any job runs when `training` names an unknown method or setting."""
+    for dataset, entries in config.get("training", {}).items():
+        for method, overrides in entries.items():
+            spec = METHODS.get(method, {})
+            known = set(spec.get("params", {})) | set(spec.get("training", {}))
+            if spec.get("kind") != "learned" or set(overrides) - known:
+                raise ValueError(
+                    f"configs/config.yaml training.{dataset}.{method}: '{method}' must be a "
+                    f"learned method and every key one of its settings {sorted(known)}")
+
+
+check_training()
+
+
 def dataset_inputs(wildcards):
     """Input function of the prepare rule: fails fast, naming the folder, if data is missing."""
     try:
@@ -63,3 +80,16 @@ def backbone_options(wildcards):
     weights_dir = config["backbone_weights_dir"]
     return ((f"--backbone-weights-dir {weights_dir} " if weights_dir else "")
             + ("" if config["allow_download"] else "--no-download"))
+
+
+def trained_weights(wildcards):
+    """Predict-rule input: the retrained checkpoint of a learned method, if any."""
+    if wildcards.weights != "retrained":
+        return {}
+    return {"checkpoint": f"results/train/{wildcards.dataset}/{wildcards.method}/"
+            f"{wildcards.framework}/weights.safetensors"}
+
+
+def training_overrides(wildcards):
+    """configs/config.yaml `training` entries for one dataset x method (spec defaults else)."""
+    return config.get("training", {}).get(wildcards.dataset, {}).get(wildcards.method, {})

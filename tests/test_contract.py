@@ -10,12 +10,13 @@ import methods
 CASES = [(m, f) for m, spec in methods.discover().items() for f in spec["frameworks"]]
 
 
-def batch(seed, size=32):
+def batch(seed, size=256):
+    """Two seeded images at 256 px, the evaluation size the learned methods are built for."""
     rng = np.random.default_rng([seed, 0])
     image = rng.random((2, 3, size, size), dtype=np.float32)
     mask = np.zeros((2, 1, size, size), np.float32)
-    mask[0, :, 8:20, 10:24] = 1
-    mask[1, :, 2:9, 3:30] = 1
+    mask[0, :, 64:160, 80:192] = 1
+    mask[1, :, 16:72, 24:240] = 1
     return image, mask
 
 

@@ -91,6 +91,10 @@ def _fixture(base: Path) -> dict:
     scores[0].with_suffix(".json").write_text(json.dumps(
         {"date_utc": "2025-01-01T00:01:00+00:00", "host": "box", "seconds": 1.5,
          "alexnet": REASON, "inception": {"path": "/x/pt_inception.pth", "sha256": "ab12"}}))
+    trained = root / "train" / "demo" / "toynet" / "torch"
+    trained.mkdir(parents=True)
+    (trained / "resolved.yaml").write_text(yaml.safe_dump(
+        {"deviations": ["trained without the style term"]}))
     for method, _, _, kind in RUNS:
         spec = {"id": method, "title": f"The {method} method", "kind": kind,
                 "deviations": [f"{method} deviation one"]}
@@ -317,6 +321,7 @@ def test_html_self_contained(report):
     # irr 6 items x 5 images, box 4 items x 5 images.
     assert len(parser.imgs) == 5 + 6 * 5 + 4 * 5
     for text in ("The toynet method", "toynet deviation one", "Provenance",
+                 "torch training run: trained without the style term",
                  "date_utc: 2025-01-01T00:01:00+00:00", f"alexnet: {REASON}",
                  "inception: sha256: ab12", "provenance file missing",
                  "pred*mask + image*(1-mask)", "gaussian_weights=True"):

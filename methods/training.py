@@ -1,0 +1,81 @@
+"""Framework-neutral pieces of training, shared by every learned method and both ports.
+
+Everything random here is a pure function of (seed, step, index): the batch drawn at step s does
+not depend on what ran before, so an interrupted run resumed from its checkpoint sees exactly the
+batches an uninterrupted run sees, and the torch and paddle ports see the same data.
+"""
+import json
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from datasets.io import atomic_write_text, read_rgb
+from datasets.masks.buckets import LABELS
+from datasets.masks.generate import irregular_mask
+
+
+def load_split(data_dir):
+    """All images of a prepared split as float32 (N,3,H,W) in [0,1] (the demo fits in memory)."""
+    data_dir = Path(data_dir)
+    manifest = pd.read_csv(data_dir / "manifest.tsv", sep="\t", dtype={"id": str})
+    if manifest.empty:
+        raise ValueError(f"{data_dir}/manifest.tsv lists no images to train on")
+    return np.stack([read_rgb(data_dir / name) for name in manifest["file"]])
+
+
+def sample_batch(images, step, batch_size, seed):
+    """(image, hole) for one step: images drawn with replacement and flipped left-right with
+    probability 1/2; holes from the harness's free-form generator in a uniformly drawn bucket
+    (the Partial Convolutions paper trains on its irregular masks, Sec. 4.1)."""
+    rng = np.random.default_rng([seed, step])
+    index = rng.integers(0, len(images), batch_size)
+    flip = rng.random(batch_size) < 0.5
+    image = images[index].copy()
+    image[flip] = image[flip][..., ::-1]
+    size = images.shape[-1]
+    hole = np.stack([irregular_mask(np.random.default_rng([seed, step, i]), size,
+                                    int(rng.integers(0, len(LABELS))))
+                     for i in range(batch_size)])
+    return image, (hole[:, None] > 0).astype(np.float32)
+
+
+def init_state(shapes, seed):
+    """Initial weights as numpy arrays, the same in both frameworks.
+
+    Convolution weights: Kaiming normal, fan-in, gain sqrt(2) (He et al. 2015), biases zero, as
+    naoto0804/pytorch-inpainting-with-partial-conv net.py weights_init('kaiming') does for the
+    partial convolutions; BatchNorm scale 1, shift 0, running mean 0, variance 1. Each array
+    has its own generator, seeded by (seed, crc32 of its name)."""
+    state = {}
+    for name, shape in shapes.items():
+        rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
+        if name.endswith("weight") and len(shape) == 4:
+            fan_in = int(np.prod(shape[1:]))
+            value = rng.normal(0.0, np.sqrt(2.0 / fan_in), shape)
+        elif name.endswith(("weight", "running_var")):
+            value = np.ones(shape)
+        else:
+            value = np.zeros(shape)
+        dtype = np.int64 if name.endswith("num_batches_tracked") else np.float32
+        state[name] = value.astype(dtype)
+    return state
+
+
+def stage(step, steps, finetune_fraction):
+    """1 (initial training) or 2 (fine-tuning) for a 0-based step."""
+    return 1 if step < steps - int(round(steps * finetune_fraction)) else 2
+
+
+def write_log(path, records):
+    """log.jsonl, rewritten whole and atomically at each checkpoint."""
+    atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in records))
+
+
+def read_log(path, upto_step):
+    """The records of an earlier run up to (and including) the checkpointed step."""
+    if not Path(path).is_file():
+        return []
+    records = [json.loads(line) for line in Path(path).read_text().splitlines() if line]
+    return [r for r in records if r["step"] <= upto_step]
