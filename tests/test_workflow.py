@@ -26,7 +26,8 @@ def snakemake(cwd, *args):
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    """A copy of the repository's source files with 2 masks per bucket, and its demo report."""
+    """A copy of the repository's source files with 2 masks per bucket and 4 training steps,
+    and its demo report."""
     listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"],
                             cwd=REPO, capture_output=True, text=True, check=True).stdout.split()
     copy = tmp_path_factory.mktemp("repo")
@@ -37,6 +38,10 @@ def built(tmp_path_factory):
     definitions = yaml.safe_load((copy / "configs/mask_sets.yaml").read_text())
     definitions["demo_irregular"]["per_bucket"] = 2
     (copy / "configs/mask_sets.yaml").write_text(yaml.safe_dump(definitions))
+    config = yaml.safe_load((copy / "configs/config.yaml").read_text())
+    for overrides in config["training"]["demo"].values():
+        overrides.update(steps=4, checkpoint_every=2)  # the mechanics, not the quality
+    (copy / "configs/config.yaml").write_text(yaml.safe_dump(config))
     run = snakemake(copy, "reports/demo.html")
     assert run.returncode == 0, run.stderr[-3000:]
     return copy
@@ -46,11 +51,14 @@ def test_report_and_tables_are_built_with_every_method_and_bucket(built):
     html = (built / "reports/demo.html").read_text()
     table = pd.read_csv(built / "reports/demo/summary.csv")
     irregular = table[table.mask_set == "demo_irregular"]
-    assert set(irregular.method) == {"mean_fill", "oracle", "telea", "biharmonic"}
+    assert set(irregular.method) == {"mean_fill", "oracle", "telea", "biharmonic", "pconv"}
+    assert set(irregular[irregular.method == "pconv"].framework) == {"torch", "paddle"}
     assert irregular.bucket.nunique() >= 6
     for suffix in (".md", ".tex"):
         assert list((built / "reports/demo").glob(f"*{suffix}")), suffix
     assert "oracle" in html and "∞" in html
+    assert "training run: steps: 4 (spec default 1000000)" in html
+    assert "vgg_terms: false" in html
 
 
 def test_oracle_scores_prove_the_scoring(built):

@@ -1,0 +1,92 @@
+"""Partial Convolutions training: one optimiser step agrees across the ports, resume is exact,
+and training without VGG16 weights refuses unless the deviation is asked for."""
+import numpy as np
+import paddle
+import pytest
+import torch
+
+from methods import checkpoint, training
+from methods.pconv import train_paddle, train_torch
+
+PARAMS = {"layers": 4, "width": 8}
+SETTINGS = {"steps": 4, "batch_size": 2, "lr": 2e-4, "finetune_lr": 5e-5,
+            "finetune_fraction": 0.5, "vgg_terms": False, "checkpoint_every": 1}
+NO_DOWNLOAD = {"weights_dir": None, "allow_download": False}
+
+
+@pytest.fixture(scope="module")
+def split(tmp_path_factory):
+    """A tiny prepared training split: 6 seeded 32x32 images."""
+    from datasets.io import write_png, write_tsv
+    import pandas as pd
+    folder = tmp_path_factory.mktemp("train")
+    rng = np.random.default_rng([5, 0])
+    rows = []
+    for i in range(6):
+        smooth = np.cumsum(rng.random((3, 32, 32)), axis=2) / 32  # ramps: learnable structure
+        rows.append(dict(id=f"t{i}", file=f"t{i}.png",
+                         sha256=write_png(folder / f"t{i}.png", np.clip(smooth, 0, 1))))
+    write_tsv(folder / "manifest.tsv", pd.DataFrame(rows))
+    return folder
+
+
+def test_parity_pconv_one_training_step_float32_cpu(split):
+    paddle.set_device("cpu")
+    images = training.load_split(split)
+    image, hole = training.sample_batch(images, 0, 2, seed=0)
+    results = {}
+    for name, port, torch_like in (("torch", train_torch, True), ("paddle", train_paddle, False)):
+        model = port.build_model(PARAMS, seed=0, device="cpu")
+        if torch_like:
+            optimizer = torch.optim.Adam(model.parameters(), lr=2e-4)
+            train_torch.model_torch.set_train_mode(model, True, freeze_encoder_bn=False)
+            terms = port.train_step(model, None, optimizer, image, hole, torch.device("cpu"),
+                                   fast=False)
+            results[name] = (terms, checkpoint.torch_state(model))
+        else:
+            optimizer = paddle.optimizer.Adam(learning_rate=2e-4, parameters=model.parameters())
+            train_paddle.model_paddle.set_train_mode(model, True, freeze_encoder_bn=False)
+            terms = port.train_step(model, None, optimizer, image, hole, "cpu", fast=False)
+            results[name] = (terms, checkpoint.paddle_state(model))
+    (t_terms, t_state), (p_terms, p_state) = results["torch"], results["paddle"]
+    for term in t_terms:
+        assert p_terms[term] == pytest.approx(t_terms[term], rel=1e-4, abs=1e-6), term
+    # torch counts BatchNorm batches (num_batches_tracked); paddle has no such buffer.
+    assert {k for k in set(t_state) ^ set(p_state)} == \
+        {k for k in t_state if k.endswith("num_batches_tracked")}
+    initial = training.init_state({k: v.shape for k, v in p_state.items()}, seed=0)
+    moved = 0
+    for key in p_state:
+        np.testing.assert_allclose(p_state[key], t_state[key], atol=1e-4, err_msg=key)
+        moved += not np.array_equal(t_state[key], initial[key])
+    assert moved > len(p_state) // 2  # the step really changed the weights
+
+
+@pytest.mark.parametrize("port", [train_torch, train_paddle], ids=["torch", "paddle"])
+def test_pconv_resumed_run_ends_with_the_same_weights(port, split, tmp_path, monkeypatch):
+    run = dict(steps=4, seed=0, device="cpu", params=PARAMS, settings=SETTINGS,
+               backbones=NO_DOWNLOAD)
+    full, _ = port.train(None, split, tmp_path / "full", **run)
+    sample = training.sample_batch
+
+    def interrupted(images, step, batch_size, seed):
+        if step == 2:  # killed while drawing step 2's batch: steps 0 and 1 are checkpointed
+            raise KeyboardInterrupt
+        return sample(images, step, batch_size, seed)
+
+    monkeypatch.setattr(training, "sample_batch", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        port.train(None, split, tmp_path / "cut", **run)
+    monkeypatch.setattr(training, "sample_batch", sample)
+    resumed, deviations = port.train(None, split, tmp_path / "cut", **run)
+    assert set(full) == set(resumed) and "vgg_terms: false" in deviations[0]
+    for key in full:
+        np.testing.assert_array_equal(resumed[key], full[key], err_msg=key)
+    assert (tmp_path / "cut" / "log.jsonl").read_text() == \
+        (tmp_path / "full" / "log.jsonl").read_text()
+
+
+def test_training_refuses_without_vgg16_unless_told(split, tmp_path):
+    with pytest.raises(SystemExit, match="vgg_terms: false"):
+        train_torch.train(None, split, tmp_path, steps=1, seed=0, device="cpu", params=PARAMS,
+                          settings={**SETTINGS, "vgg_terms": True}, backbones=NO_DOWNLOAD)
