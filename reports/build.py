@@ -99,16 +99,20 @@ def intro_section(name: str, experiment: dict, mask_sets: list[str], runs: list,
 
 
 def methods_rows(runs: list[inputs.Run], specs: dict) -> list[tuple[str, dict, list[str]]]:
-    """(method, spec, framework / weights scored) in table-row order."""
-    rows = {}
+    """(method, spec with its training runs' deviations appended, framework / weights scored)
+    in table-row order; a deviation shared by several frameworks' runs is listed once."""
+    rows, recorded = {}, {}
     for run in sorted(runs, key=lambda r: run_order(r, specs)):
-        spec = specs[run.method]
-        _, shown, scored = rows.setdefault(
-            run.method, (run.method, {**spec, "deviations": list(spec["deviations"])}, []))
+        scored = rows.setdefault(run.method, (run.method, specs[run.method], []))[2]
         if f"{run.framework} / {run.weights}" not in scored:
             scored.append(f"{run.framework} / {run.weights}")
-        shown["deviations"] += [d for d in inputs.training_deviations(run)
-                                if d not in shown["deviations"]]
+            for deviation in inputs.training_deviations(run):
+                recorded.setdefault(run.method, {}).setdefault(deviation, []).append(
+                    run.framework)
+    for method, (_, spec, scored) in rows.items():
+        extra = [f"{', '.join(fws)} training run{'s' if len(fws) > 1 else ''}: {text}"
+                 for text, fws in recorded.get(method, {}).items()]
+        rows[method] = (method, {**spec, "deviations": list(spec["deviations"]) + extra}, scored)
     return list(rows.values())
 
 

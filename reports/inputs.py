@@ -54,7 +54,7 @@ def training_deviations(run: Run) -> list[str]:
     if not run.resolved.is_file():
         raise FileNotFoundError(f"{run.resolved}: the training record of {run.label} is missing")
     resolved = yaml.safe_load(run.resolved.read_text())
-    return [f"{run.framework} training run: {d}" for d in resolved.get("deviations", [])]
+    return list(resolved.get("deviations", []))
 
 
 def parse_score_path(path) -> Run:

@@ -57,7 +57,7 @@ def test_report_and_tables_are_built_with_every_method_and_bucket(built):
     for suffix in (".md", ".tex"):
         assert list((built / "reports/demo").glob(f"*{suffix}")), suffix
     assert "oracle" in html and "∞" in html
-    assert "training run: steps: 4 (spec default 1000000)" in html
+    assert "paddle, torch training runs: steps: 4 (spec default 1000000)" in html
     assert "vgg_terms: false" in html
 
 

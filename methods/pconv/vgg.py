@@ -8,7 +8,7 @@ that it lands in resolved.yaml and in the report beside the method's rows.
 from metrics import weights
 
 NO_VGG = ("trained without the perceptual and style loss terms (vgg_terms: false): the loss "
-          "is L_valid + 6 L_hole + 0.1 L_tv instead of the paper's Eq. 7")
+          "is L_valid + 6 L_hole + 0.1 L_tv instead of the paper's L_total (Sec. 3.4)")
 
 
 def vgg16_path(settings, backbones):
