@@ -65,7 +65,7 @@ def load_model(spec, framework, checkpoint_path):
     if checkpoint_path is None:
         raise ValueError(f"methods/{spec['id']} is learned: predict needs --checkpoint")
     state, metadata = checkpoint.load(checkpoint_path)
-    model = module.build(spec, **json.loads(metadata["params"]))
+    model = module.build(spec, **json.loads(metadata["harness"])["params"])
     getattr(checkpoint, f"load_{framework}")(model, state)
     return module, model
 

@@ -85,9 +85,11 @@ def main(argv=None):
                 "deviations": overridden + deviations, "seconds": round(time.time() - started, 1),
                 **environment()}
     atomic_write_text(Path(args.out) / "resolved.yaml", yaml.safe_dump(resolved, sort_keys=False))
+    # One metadata key: safetensors keeps metadata in a hash map, so several keys would be
+    # written in a varying order and the same weights would not give the same file bytes.
     checkpoint.save(Path(args.out) / "weights.safetensors", state,
-                    {"method": args.method, "framework": args.framework,
-                     "params": json.dumps(params, sort_keys=True)})
+                    {"harness": json.dumps({"method": args.method, "framework": args.framework,
+                                            "params": params}, sort_keys=True)})
     log.info("%s/%s: %d steps in %.0f s", args.method, args.framework, training["steps"],
              resolved["seconds"])
 

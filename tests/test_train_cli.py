@@ -1,7 +1,12 @@
 """The train CLI's settings: spec defaults, config overrides, and the deviations they imply."""
+import numpy as np
+import pandas as pd
 import pytest
 
 import methods
+from datasets.io import write_png, write_tsv
+from datasets.masks.build import build
+from methods import predict, train
 from methods.train import resolve_settings
 
 
@@ -18,3 +23,24 @@ def test_overrides_replace_defaults_and_each_change_is_a_deviation():
 def test_an_unknown_override_is_refused_naming_it():
     with pytest.raises(ValueError, match="'colour' is not a parameter of methods/pconv"):
         resolve_settings(methods.load_spec("pconv"), {"colour": 1}, "test")
+
+
+def test_two_cli_runs_give_byte_identical_checkpoints_that_predict_loads(tmp_path):
+    rng = np.random.default_rng([11, 0])
+    rows = [dict(id=f"t{i}", file=f"t{i}.png",
+                 sha256=write_png(tmp_path / "data" / f"t{i}.png", rng.random((3, 32, 32))))
+            for i in range(3)]
+    write_tsv(tmp_path / "data" / "manifest.tsv", pd.DataFrame(rows))
+    overrides = ('{"layers": 4, "width": 4, "steps": 2, "batch_size": 2, "vgg_terms": false, '
+                 '"checkpoint_every": 1}')
+    for run in ("a", "b"):
+        train.main(["--method", "pconv", "--framework", "torch", "--data",
+                    str(tmp_path / "data"), "--out", str(tmp_path / run), "--device", "cpu",
+                    "--overrides", overrides, "--no-download"])
+    weights = tmp_path / "a" / "weights.safetensors"
+    assert weights.read_bytes() == (tmp_path / "b" / "weights.safetensors").read_bytes()
+    build({"kind": "box", "resolution": 32, "box": 8}, tmp_path / "masks")
+    predict.main(["--method", "pconv", "--framework", "torch", "--weights", "retrained",
+                  "--images", str(tmp_path / "data"), "--masks", str(tmp_path / "masks"),
+                  "--out", str(tmp_path / "pred"), "--checkpoint", str(weights)])
+    assert len(pd.read_csv(tmp_path / "pred" / "predictions.tsv", sep="\t")) == 3
