@@ -12,6 +12,16 @@ configfile: "configs/config.yaml"
 validate(config, "configs/config.schema.yaml")
 
 
+wildcard_constraints:
+    dataset="[A-Za-z0-9_]+",
+    split="train|test",
+    mask_set="[A-Za-z0-9_]+",
+    method="[A-Za-z0-9_]+",
+    framework="torch|paddle|numpy",
+    weights="[A-Za-z0-9_]+",
+    experiment="[A-Za-z0-9_]+",
+
+
 include: "rules/common.smk"
 include: "rules/prepare.smk"
 include: "rules/masks.smk"

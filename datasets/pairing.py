@@ -24,4 +24,7 @@ def pair(images, masks):
             rows.append(dict(item=f"{mask['id']}__{images['id'].iloc[j % len(images)]}",
                              image_id=images["id"].iloc[j % len(images)], mask_id=mask["id"],
                              bucket=bucket, hole_ratio=mask["hole_ratio"]))
+    if not rows:
+        raise ValueError("no mask of the set lies in the buckets (0.01, 0.6], so no test item "
+                         "can be paired; see the hole_ratio column of its manifest.tsv")
     return pd.DataFrame(rows)

@@ -4,6 +4,7 @@ Everything random here is a pure function of (seed, step, index): the batch draw
 not depend on what ran before, so an interrupted run resumed from its checkpoint sees exactly the
 batches an uninterrupted run sees, and the torch and paddle ports see the same data.
 """
+import hashlib
 import json
 import zlib
 from pathlib import Path
@@ -25,17 +26,22 @@ def load_split(data_dir):
     return np.stack([read_rgb(data_dir / name) for name in manifest["file"]])
 
 
+# Tags the training stream's seeds apart from the mask sets' default_rng([seed, bucket, index])
+# (bucket < 6), so that no training hole can ever be an evaluation mask, whatever the seeds.
+TRAIN_STREAM = 7_270_111
+
+
 def sample_batch(images, step, batch_size, seed):
     """(image, hole) for one step: images drawn with replacement and flipped left-right with
     probability 1/2; holes from the harness's free-form generator in a uniformly drawn bucket
     (the Partial Convolutions paper trains on its irregular masks, Sec. 4.1)."""
-    rng = np.random.default_rng([seed, step])
+    rng = np.random.default_rng([seed, TRAIN_STREAM, step])
     index = rng.integers(0, len(images), batch_size)
     flip = rng.random(batch_size) < 0.5
     image = images[index].copy()
     image[flip] = image[flip][..., ::-1]
     size = images.shape[-1]
-    hole = np.stack([irregular_mask(np.random.default_rng([seed, step, i]), size,
+    hole = np.stack([irregular_mask(np.random.default_rng([seed, TRAIN_STREAM, step, i]), size,
                                     int(rng.integers(0, len(LABELS))))
                      for i in range(batch_size)])
     return image, (hole[:, None] > 0).astype(np.float32)
@@ -61,6 +67,15 @@ def init_state(shapes, seed):
         dtype = np.int64 if name.endswith("num_batches_tracked") else np.float32
         state[name] = value.astype(dtype)
     return state
+
+
+def fingerprint(data_dir, params, settings, seed):
+    """What a resumable checkpoint must share with the run that resumes it: the data, the model,
+    the schedule and the seed (checkpoint_every changes no result, so it is left out)."""
+    schedule = {k: v for k, v in settings.items() if k != "checkpoint_every"}
+    manifest = hashlib.sha256((Path(data_dir) / "manifest.tsv").read_bytes()).hexdigest()
+    return json.dumps({"data": manifest, "params": params, "settings": schedule, "seed": seed},
+                      sort_keys=True)
 
 
 def stage(step, steps, finetune_fraction):

@@ -77,6 +77,8 @@ def mask_set_report(mask_set: str, runs: list[inputs.Run], scores, summary, conf
     buckets = sorted(positions, key=lambda b: (positions[b], b))
     metrics = ordered_metrics(summary, mask_set)
     built = [tables.build_table(summary, mask_set, metric, buckets) for metric in metrics]
+    for table in built:  # a cited table must carry its rows' training deviations with it
+        table.notes.extend(training_notes(runs))
     general = captions.general_notes(samples, seed)
     atomic_write_text(folder / f"{mask_set}.md", tables.to_markdown(mask_set, built, general))
     atomic_write_text(folder / f"{mask_set}.tex", tables.to_latex(built, samples))
@@ -98,22 +100,53 @@ def intro_section(name: str, experiment: dict, mask_sets: list[str], runs: list,
             f"{escape(', '.join(files))}.</p>")
 
 
+def recorded_deviations(runs: list[inputs.Run]) -> dict[str, dict[str, list[str]]]:
+    """{method: {deviation recorded by its training runs: [frameworks]}}, each run once."""
+    recorded, seen = {}, set()
+    for run in runs:
+        if (run.method, run.framework, run.weights) in seen:
+            continue
+        seen.add((run.method, run.framework, run.weights))
+        for deviation in inputs.training_deviations(run):
+            recorded.setdefault(run.method, {}).setdefault(deviation, []).append(run.framework)
+    return recorded
+
+
+def training_notes(runs: list[inputs.Run]) -> list[str]:
+    """One note per retrained method, for every table its rows appear in."""
+    notes = []
+    for method, deviations in recorded_deviations(runs).items():
+        frameworks = sorted({fw for fws in deviations.values() for fw in fws})
+        notes.append(f"{method} ({', '.join(frameworks)}, retrained) was trained with recorded "
+                     f"deviations from its paper: {'; '.join(deviations)}.")
+    return notes
+
+
 def methods_rows(runs: list[inputs.Run], specs: dict) -> list[tuple[str, dict, list[str]]]:
     """(method, spec with its training runs' deviations appended, framework / weights scored)
     in table-row order; a deviation shared by several frameworks' runs is listed once."""
-    rows, recorded = {}, {}
+    rows = {}
     for run in sorted(runs, key=lambda r: run_order(r, specs)):
         scored = rows.setdefault(run.method, (run.method, specs[run.method], []))[2]
         if f"{run.framework} / {run.weights}" not in scored:
             scored.append(f"{run.framework} / {run.weights}")
-            for deviation in inputs.training_deviations(run):
-                recorded.setdefault(run.method, {}).setdefault(deviation, []).append(
-                    run.framework)
+    recorded = recorded_deviations(runs)
     for method, (_, spec, scored) in rows.items():
         extra = [f"{', '.join(fws)} training run{'s' if len(fws) > 1 else ''}: {text}"
                  for text, fws in recorded.get(method, {}).items()]
         rows[method] = (method, {**spec, "deviations": list(spec["deviations"]) + extra}, scored)
     return list(rows.values())
+
+
+def training_record(run: inputs.Run) -> str:
+    """Checkpoint digest and the settings that made it, from the run's resolved.yaml."""
+    resolved = yaml.safe_load(run.resolved.read_text())
+    weights = run.resolved.parent / "weights.safetensors"
+    return "\n".join([f"weights.safetensors sha256: {provenance.sha256(weights)}",
+                      f"seed: {resolved['seed']}, device: {resolved['device']}, "
+                      f"steps: {resolved['training']['steps']}, "
+                      f"seconds: {resolved.get('seconds')}, date: {resolved.get('date_utc')}",
+                      f"git commit: {resolved.get('git_commit')}"])
 
 
 def provenance_rows(args, config: dict, mask_defs: dict, runs: list, argv: list[str]) -> list:
@@ -134,9 +167,11 @@ def provenance_rows(args, config: dict, mask_defs: dict, runs: list, argv: list[
                "\n".join([f"score table sha256: {provenance.sha256(run.path)}",
                           *provenance.score_provenance(run.provenance)]))
               for run in runs]
+    trained = [(f"{run.method} / {run.framework}", training_record(run))
+               for run in {r.resolved: r for r in runs if r.weights == "retrained"}.values()]
     return [("Build", provenance.build_info(argv)), ("Software", provenance.versions()),
             ("Hardware", provenance.hardware()), ("Seeds", seeds),
-            ("Digests (sha256)", digests), ("Score runs", scored)]
+            ("Digests (sha256)", digests), ("Training runs", trained), ("Score runs", scored)]
 
 
 def main(argv: list[str] | None = None) -> None:

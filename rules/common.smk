@@ -1,26 +1,18 @@
 # Shared lookups: mask-set definitions, discovered methods, and the experiment -> files mapping.
 
 import json
+from pathlib import Path
 
 import yaml
 from snakemake.exceptions import WorkflowError
 
 import methods
+from datasets.masks.buckets import bucket_index
 from datasets.prepare import DatasetMissing, recipe, require
 
 MASK_SETS = yaml.safe_load(open("configs/mask_sets.yaml"))
 validate(MASK_SETS, "../configs/mask_sets.schema.yaml")  # relative to this file
 METHODS = methods.discover()
-
-
-wildcard_constraints:
-    dataset="[A-Za-z0-9_]+",
-    split="train|test",
-    mask_set="[A-Za-z0-9_]+",
-    method="[A-Za-z0-9_]+",
-    framework="torch|paddle|numpy",
-    weights="[A-Za-z0-9_]+",
-    experiment="[A-Za-z0-9_]+",
 
 
 def check_experiment(name):
@@ -30,10 +22,18 @@ def check_experiment(name):
                 for m in exp["mask_sets"] if m not in MASK_SETS]
     problems += [f"method '{m}' has no methods/{m}/spec.yaml" for m in exp["methods"]
                  if m not in METHODS]
-    resolution = recipe(exp["dataset"]).RESOLUTION
-    problems += [f"mask set '{m}' is {MASK_SETS[m]['resolution']} px but dataset "
-                 f"'{exp['dataset']}' is {resolution} px" for m in exp["mask_sets"]
-                 if m in MASK_SETS and MASK_SETS[m]["resolution"] != resolution]
+    if not Path(f"datasets/{exp['dataset']}/prepare.py").is_file():
+        problems.append(f"dataset '{exp['dataset']}' has no recipe datasets/"
+                        f"{exp['dataset']}/prepare.py")
+    else:
+        resolution = recipe(exp["dataset"]).RESOLUTION
+        problems += [f"mask set '{m}' is {MASK_SETS[m]['resolution']} px but dataset "
+                     f"'{exp['dataset']}' is {resolution} px" for m in exp["mask_sets"]
+                     if m in MASK_SETS and MASK_SETS[m]["resolution"] != resolution]
+    problems += [f"mask set '{m}': a {d['box']} px box in {d['resolution']} px has a hole "
+                 "ratio outside the buckets (0.01, 0.6]" for m, d in MASK_SETS.items()
+                 if m in exp["mask_sets"] and d["kind"] == "box"
+                 and bucket_index(d["box"] ** 2, d["resolution"] ** 2) is None]
     if problems:
         raise ValueError(f"experiment '{name}' in configs/config.yaml: " + "; ".join(problems))
     return exp
@@ -83,7 +83,7 @@ def backbone_options(wildcards):
 
 
 def trained_weights(wildcards):
-    """Predict-rule input: the retrained checkpoint of a learned method, if any."""
+    """Input of the predict step: the retrained checkpoint of a learned method, if any."""
     if wildcards.weights != "retrained":
         return {}
     return {"checkpoint": f"results/train/{wildcards.dataset}/{wildcards.method}/"
@@ -93,3 +93,26 @@ def trained_weights(wildcards):
 def training_overrides(wildcards):
     """configs/config.yaml `training` entries for one dataset x method (spec defaults else)."""
     return config.get("training", {}).get(wildcards.dataset, {}).get(wildcards.method, {})
+
+
+def method_sources(wildcards):
+    """A method's spec and code (and, for a learned one, the shared training code): editing any
+    of them reruns the jobs that used them."""
+    files = [f"methods/{wildcards.method}/spec.yaml"]
+    files += sorted(str(p) for p in Path(f"methods/{wildcards.method}").glob("*.py")
+                    if not p.name.startswith("test_"))
+    if METHODS[wildcards.method]["kind"] == "learned":
+        files += ["methods/training.py", "methods/checkpoint.py", "methods/train.py"]
+    return files
+
+
+def report_inputs(wildcards):
+    """Everything the report reads: scores, method specs, and the training records."""
+    exp = check_experiment(wildcards.experiment)
+    scores = experiment_files(
+        wildcards.experiment,
+        "results/score/{dataset}/{mask_set}/{method}/{framework}/{weights}.tsv")
+    resolved = sorted({f"results/train/{exp['dataset']}/{m}/{f}/resolved.yaml"
+                       for m, f, w in runs(wildcards.experiment) if w == "retrained"})
+    specs = [f"methods/{m}/spec.yaml" for m in exp["methods"]]
+    return {"scores": scores, "resolved": resolved, "specs": specs}

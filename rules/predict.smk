@@ -1,6 +1,7 @@
 # Composited predictions of one method x framework x weights on one dataset x mask set.
 rule predict:
     input:
+        method_sources,
         unpack(trained_weights),
         images="results/data/{dataset}/test/manifest.tsv",
         masks="results/masks/{mask_set}/manifest.tsv",

@@ -1,14 +1,14 @@
 # One self-contained HTML page per experiment, plus its tables as CSV, LaTeX and Markdown.
 rule report:
     input:
-        scores=lambda wildcards: experiment_files(
-            wildcards.experiment,
-            "results/score/{dataset}/{mask_set}/{method}/{framework}/{weights}.tsv"),
+        unpack(report_inputs),
     output:
         html="reports/{experiment}.html",
         tables=directory("reports/{experiment}"),
     params:
         experiment=lambda wildcards: check_experiment(wildcards.experiment),
+        seed=config["seed"],
+        bootstrap_samples=config["bootstrap_samples"],
     log:
         "results/logs/report/{experiment}.log",
     shell:

@@ -1,6 +1,7 @@
 """Report builder: bootstrap intervals, inf and unavailable handling, the four output formats,
 self-containment and atomic writes, on a fabricated results tree (tiny 8x8 PNGs)."""
 import binascii
+import hashlib
 import json
 import math
 import re
@@ -94,7 +95,9 @@ def _fixture(base: Path) -> dict:
     trained = root / "train" / "demo" / "toynet" / "torch"
     trained.mkdir(parents=True)
     (trained / "resolved.yaml").write_text(yaml.safe_dump(
-        {"deviations": ["trained without the style term"]}))
+        {"deviations": ["trained without the style term"], "seed": 0, "device": "cpu",
+         "training": {"steps": 4}}))
+    (trained / "weights.safetensors").write_bytes(b"weights")
     for method, _, _, kind in RUNS:
         spec = {"id": method, "title": f"The {method} method", "kind": kind,
                 "deviations": [f"{method} deviation one"]}
@@ -322,6 +325,8 @@ def test_html_self_contained(report):
     assert len(parser.imgs) == 5 + 6 * 5 + 4 * 5
     for text in ("The toynet method", "toynet deviation one", "Provenance",
                  "torch training run: trained without the style term",
+                 # sha256 of the 7 bytes b"weights", so the digest is the file's own:
+                 "weights.safetensors sha256: " + hashlib.sha256(b"weights").hexdigest(),
                  "date_utc: 2025-01-01T00:01:00+00:00", f"alexnet: {REASON}",
                  "inception: sha256: ab12", "provenance file missing",
                  "pred*mask + image*(1-mask)", "gaussian_weights=True"):
@@ -341,3 +346,10 @@ def test_pairing_mismatch_fails_clearly(tmp_path):
     table.to_csv(path, sep="\t", index=False)
     with pytest.raises(ValueError, match="pairing differs"):
         build.main(fixture["argv"])
+
+
+def test_cited_tables_carry_the_training_deviations_of_their_rows(report):
+    note = "toynet (torch, retrained) was trained with recorded deviations from its paper: " \
+        "trained without the style term."
+    assert note in report["md"]
+    assert "trained without the style term" in report["tex"]

@@ -99,3 +99,25 @@ def test_training_refuses_without_vgg16_unless_told(split, tmp_path):
     with pytest.raises(SystemExit, match="vgg_terms: false"):
         train_torch.train(None, split, tmp_path, steps=1, seed=0, device="cpu", params=PARAMS,
                           settings={**SETTINGS, "vgg_terms": True}, backbones=NO_DOWNLOAD)
+
+
+@pytest.mark.parametrize("port", [train_torch, train_paddle], ids=["torch", "paddle"])
+def test_a_checkpoint_of_other_settings_is_not_resumed(port, split, tmp_path):
+    run = dict(steps=2, seed=0, device="cpu", params=PARAMS, backbones=NO_DOWNLOAD)
+    port.train(None, split, tmp_path / "reused", settings=SETTINGS, **run)
+    faster = {**SETTINGS, "lr": 1e-3}
+    rerun, _ = port.train(None, split, tmp_path / "reused", settings=faster, **run)
+    fresh, _ = port.train(None, split, tmp_path / "fresh", settings=faster, **run)
+    for key in fresh:
+        np.testing.assert_array_equal(rerun[key], fresh[key], err_msg=key)
+
+
+def test_training_holes_are_never_evaluation_masks():
+    # Same seed for both streams, on purpose: the training stream is tagged apart.
+    from datasets.masks.build import generate
+    definition = {"kind": "irregular", "resolution": 32, "per_bucket": 4, "seed": 1}
+    evaluation = {mask.tobytes() for _, mask in generate(definition)}
+    images = np.zeros((2, 3, 32, 32), np.float32)
+    for step in range(6):
+        _, hole = training.sample_batch(images, step, 4, seed=1)
+        assert not {(h[0] * 255).astype(np.uint8).tobytes() for h in hole} & evaluation
