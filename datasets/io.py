@@ -50,7 +50,12 @@ def sha256_bytes(data):
 
 
 def sha256_file(path):
-    return sha256_bytes(Path(path).read_bytes())
+    """sha256 of a file, read in 1 MiB blocks (backbone weights run to hundreds of MB)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def to_u8(chw):

@@ -51,7 +51,8 @@ def default_device(framework):
         import torch
         return "cuda" if torch.cuda.is_available() else "cpu"
     import paddle
-    return "gpu" if paddle.device.is_compiled_with_cuda() and paddle.device.cuda.device_count() else "cpu"
+    gpus = paddle.device.is_compiled_with_cuda() and paddle.device.cuda.device_count()
+    return "gpu" if gpus else "cpu"
 
 
 def main(argv=None):

@@ -4,7 +4,6 @@ Everything random here is a pure function of (seed, step, index): the batch draw
 not depend on what ran before, so an interrupted run resumed from its checkpoint sees exactly the
 batches an uninterrupted run sees, and the torch and paddle ports see the same data.
 """
-import hashlib
 import json
 import zlib
 from pathlib import Path
@@ -12,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from datasets.io import atomic_write_text, read_rgb
+from datasets.io import atomic_write_text, read_rgb, sha256_file
 from datasets.masks.buckets import LABELS
 from datasets.masks.generate import irregular_mask
 
@@ -73,7 +72,7 @@ def fingerprint(data_dir, params, settings, seed):
     """What a resumable checkpoint must share with the run that resumes it: the data, the model,
     the schedule and the seed (checkpoint_every changes no result, so it is left out)."""
     schedule = {k: v for k, v in settings.items() if k != "checkpoint_every"}
-    manifest = hashlib.sha256((Path(data_dir) / "manifest.tsv").read_bytes()).hexdigest()
+    manifest = sha256_file(Path(data_dir) / "manifest.tsv")
     return json.dumps({"data": manifest, "params": params, "settings": schedule, "seed": seed},
                       sort_keys=True)
 

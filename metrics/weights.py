@@ -6,7 +6,6 @@ cache; every file is checked against its known sha256. When no valid file can be
 `resolve` raises `WeightsUnavailable` whose message is the one-sentence reason the score
 table and the report show; callers must never fall back to random weights.
 """
-import hashlib
 import http.client
 import os
 import socket
@@ -15,6 +14,8 @@ from pathlib import Path
 from typing import NamedTuple
 
 import torch
+
+from datasets.io import sha256_file
 
 
 class Backbone(NamedTuple):
@@ -56,14 +57,6 @@ DOWNLOAD_TIMEOUT_S = 15
 
 class WeightsUnavailable(RuntimeError):
     """No valid copy of a backbone file could be had; str(error) is the reason, one sentence."""
-
-
-def sha256_file(path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 # (path, size, mtime_ns) of files already verified in this process: a score run resolves each

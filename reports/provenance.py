@@ -1,6 +1,5 @@
 """Where a report came from: code version, software, hardware, seeds, input digests, and the
 score stage's own provenance files. Each section is a list of (label, value) rows."""
-import hashlib
 import importlib.metadata
 import json
 import os
@@ -12,6 +11,7 @@ from pathlib import Path
 
 import torch
 
+from datasets.io import sha256_file
 from metrics.weights import KNOWN
 
 # Distribution names (paddle is read from metadata: importing it takes many seconds).
@@ -41,13 +41,7 @@ def git_commit(repo: Path) -> str:
 
 def sha256(path: Path) -> str:
     path = Path(path)
-    if not path.is_file():
-        return f"missing ({path})"
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return sha256_file(path) if path.is_file() else f"missing ({path})"
 
 
 def versions() -> list[tuple[str, str]]:
