@@ -30,15 +30,26 @@ def load_split(data_dir):
 TRAIN_STREAM = 7_270_111
 
 
-def sample_batch(images, step, batch_size, seed):
-    """(image, hole) for one step: images drawn with replacement and flipped left-right with
-    probability 1/2; holes from the harness's free-form generator in a uniformly drawn bucket
-    (the Partial Convolutions paper trains on its irregular masks, Sec. 4.1)."""
-    rng = np.random.default_rng([seed, TRAIN_STREAM, step])
+def step_rng(seed, step):
+    """The generator of one training step's draws."""
+    return np.random.default_rng([seed, TRAIN_STREAM, step])
+
+
+def sample_images(images, rng, batch_size):
+    """batch_size images drawn with replacement, each flipped left-right with probability 1/2."""
     index = rng.integers(0, len(images), batch_size)
     flip = rng.random(batch_size) < 0.5
     image = images[index].copy()
     image[flip] = image[flip][..., ::-1]
+    return image
+
+
+def sample_batch(images, step, batch_size, seed):
+    """(image, hole) for one step: sample_images, and holes from the harness's free-form
+    generator in a uniformly drawn bucket (the Partial Convolutions paper trains on its
+    irregular masks, Sec. 4.1)."""
+    rng = step_rng(seed, step)
+    image = sample_images(images, rng, batch_size)
     size = images.shape[-1]
     hole = np.stack([irregular_mask(np.random.default_rng([seed, TRAIN_STREAM, step, i]), size,
                                     int(rng.integers(0, len(LABELS))))
@@ -49,14 +60,16 @@ def sample_batch(images, step, batch_size, seed):
 def init_state(shapes, seed):
     """Initial weights as numpy arrays, the same in both frameworks.
 
-    Convolution weights: Kaiming normal, fan-in, gain sqrt(2) (He et al. 2015), biases zero, as
-    naoto0804/pytorch-inpainting-with-partial-conv net.py weights_init('kaiming') does for the
-    partial convolutions; BatchNorm scale 1, shift 0, running mean 0, variance 1. Each array
-    has its own generator, seeded by (seed, crc32 of its name)."""
+    Convolution and linear weights: Kaiming normal, fan-in, gain sqrt(2) (He et al. 2015),
+    biases zero, as naoto0804/pytorch-inpainting-with-partial-conv net.py weights_init('kaiming')
+    does; fan-in is the product of the dimensions after the first, in torch's layout (a
+    transposed convolution's (in, out, kh, kw) weight gets out*kh*kw, as torch's own
+    initialiser computes it). BatchNorm scale 1, shift 0, running mean 0, variance 1; any other
+    buffer 0. Each array has its own generator, seeded by (seed, crc32 of its name)."""
     state = {}
     for name, shape in shapes.items():
         rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
-        if name.endswith("weight") and len(shape) == 4:
+        if name.endswith("weight") and len(shape) in (2, 4):
             fan_in = int(np.prod(shape[1:]))
             value = rng.normal(0.0, np.sqrt(2.0 / fan_in), shape)
         elif name.endswith(("weight", "running_var")):

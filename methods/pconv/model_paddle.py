@@ -23,6 +23,8 @@ import paddle
 import paddle.nn.functional as F
 from paddle import nn
 
+from methods.batchnorm_paddle import BatchNorm2D
+
 # naoto0804 net.py PCBActiv: 'down-7' (7, 2, 3) for enc_1, 'down-5' (5, 2, 2) for enc_2 and
 # enc_3, 'down-3' (3, 2, 1) for the rest; decoder 'none-3' (3, 1, 1). Padding is kernel // 2.
 ENCODER_KERNELS = {1: 7, 2: 5, 3: 5}
@@ -70,30 +72,6 @@ class PartialConv2d(nn.Layer):
             out = out + self.bias.reshape([1, -1, 1, 1])
         out = out * new_valid
         return out, new_valid.expand([-1, out.shape[1], -1, -1])
-
-
-class BatchNorm2D(nn.BatchNorm2D):
-    """paddle's BatchNorm2D with torch's running-variance rule, so the ports train alike.
-
-    In training mode both frameworks normalise by the biased batch variance, but
-    torch.nn.BatchNorm2d folds the unbiased one, var * n/(n-1), into its running variance and
-    paddle the biased one (n = batch x height x width; at a 2x2 bottleneck with batch 6 that is
-    4%). The upstream code is PyTorch, so this port follows torch; eval mode is paddle's own.
-    """
-
-    def forward(self, x):
-        if not self.training:
-            return super().forward(x)
-        mean = x.mean(axis=[0, 2, 3])
-        var = x.var(axis=[0, 2, 3], unbiased=False)
-        n = int(np.prod(x.shape)) // x.shape[1]
-        with paddle.no_grad():
-            keep = self._momentum  # paddle's momentum is the weight of the old statistic
-            self._mean.set_value(keep * self._mean + (1 - keep) * mean)
-            self._variance.set_value(keep * self._variance + (1 - keep) * var * n / (n - 1))
-        scale = self.weight / paddle.sqrt(var + self._epsilon)
-        return ((x - mean.reshape([1, -1, 1, 1])) * scale.reshape([1, -1, 1, 1])
-                + self.bias.reshape([1, -1, 1, 1]))
 
 
 class PCBActiv(nn.Layer):

@@ -6,13 +6,10 @@ with the encoder's BatchNorm frozen; the fine-tuning share of the steps is a set
 forward pass runs under bfloat16 autocast (NCHW: Paddle picks the layout per layer at build
 time, so there is no channels-last switch here); on the CPU in float32.
 """
-import io
-
 import paddle
 from tqdm import tqdm
 
-from datasets.io import atomic_write_bytes
-from methods import checkpoint, training
+from methods import checkpoint, resume_paddle, training
 from methods.pconv import loss_paddle, model_paddle
 from methods.pconv.vgg import vgg16_path
 
@@ -42,28 +39,6 @@ def train_step(model, vgg, optimizer, image, hole, device, fast):
     return {"loss": loss.item(), **{name: value.item() for name, value in terms.items()}}
 
 
-def save_resume(out_dir, model, optimizer, step, records, run_id):
-    buffer = io.BytesIO()
-    paddle.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                 "step": step, "run": run_id}, buffer)
-    atomic_write_bytes(out_dir / RESUME, buffer.getvalue())
-    training.write_log(out_dir / "log.jsonl", records)
-
-
-def load_resume(out_dir, model, optimizer, run_id):
-    """The step to start from and the log records before it: 0 and none for a fresh run, or
-    when the checkpoint belongs to another run (other data, settings or seed)."""
-    if not (out_dir / RESUME).is_file():
-        return 0, []
-    saved = paddle.load(str(out_dir / RESUME))
-    if saved.get("run") != run_id:
-        tqdm.write(f"{out_dir / RESUME}: from a run with other settings; starting afresh")
-        return 0, []
-    model.set_state_dict(saved["model"])
-    optimizer.set_state_dict(saved["optimizer"])
-    return saved["step"], training.read_log(out_dir / "log.jsonl", saved["step"] - 1)
-
-
 def train(spec, data, out_dir, *, steps, seed, device, params, settings, backbones):
     """Train from scratch or resume; returns (neutral weights, deviations from the paper)."""
     # Paddle names parameters and optimiser accumulators from a process-wide counter; a fresh
@@ -82,7 +57,8 @@ def run(data, out_dir, *, steps, seed, device, params, settings, backbones):
                                       parameters=model.parameters())
     out_dir.mkdir(parents=True, exist_ok=True)
     run_id = training.fingerprint(data, params, settings, seed)
-    start, records = load_resume(out_dir, model, optimizer, run_id)
+    parts = {"model": model, "optimizer": optimizer}
+    start, records = resume_paddle.load(out_dir / RESUME, parts, run_id)
     fast = device in ("gpu", "cuda")  # bfloat16 autocast on a GPU, float32 on the CPU
     images = training.load_split(data)
     for step in tqdm(range(start, steps), initial=start, total=steps, desc="pconv/paddle"):
@@ -93,6 +69,6 @@ def run(data, out_dir, *, steps, seed, device, params, settings, backbones):
         records.append({"step": step, "stage": stage,
                         **train_step(model, vgg, optimizer, image, hole, device, fast)})
         if (step + 1) % settings["checkpoint_every"] == 0 or step + 1 == steps:
-            save_resume(out_dir, model, optimizer, step + 1, records, run_id)
+            resume_paddle.save(out_dir / RESUME, parts, step + 1, records, run_id)
     model_paddle.set_train_mode(model, False, freeze_encoder_bn=False)
     return checkpoint.paddle_state(model), deviations

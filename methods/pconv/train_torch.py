@@ -5,13 +5,10 @@ with the encoder's BatchNorm frozen; the fine-tuning share of the steps is a set
 (finetune_fraction). Training holes come from the harness's free-form generator. On a GPU the
 forward pass runs under bfloat16 autocast with channels-last tensors; on the CPU in float32.
 """
-import io
-
 import torch
 from tqdm import tqdm
 
-from datasets.io import atomic_write_bytes
-from methods import checkpoint, training
+from methods import checkpoint, resume_torch, training
 from methods.pconv import loss_torch, model_torch
 from methods.pconv.vgg import vgg16_path
 
@@ -43,28 +40,6 @@ def train_step(model, vgg, optimizer, image, hole, device, fast):
     return {"loss": loss.item(), **{name: value.item() for name, value in terms.items()}}
 
 
-def save_resume(out_dir, model, optimizer, step, records, run_id):
-    buffer = io.BytesIO()
-    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "step": step, "run": run_id}, buffer)
-    atomic_write_bytes(out_dir / RESUME, buffer.getvalue())
-    training.write_log(out_dir / "log.jsonl", records)
-
-
-def load_resume(out_dir, model, optimizer, run_id):
-    """The step to start from and the log records before it: 0 and none for a fresh run, or
-    when the checkpoint belongs to another run (other data, settings or seed)."""
-    if not (out_dir / RESUME).is_file():
-        return 0, []
-    saved = torch.load(out_dir / RESUME, map_location="cpu", weights_only=True)
-    if saved.get("run") != run_id:
-        tqdm.write(f"{out_dir / RESUME}: from a run with other settings; starting afresh")
-        return 0, []
-    model.load_state_dict(saved["model"])
-    optimizer.load_state_dict(saved["optimizer"])
-    return saved["step"], training.read_log(out_dir / "log.jsonl", saved["step"] - 1)
-
-
 def train(spec, data, out_dir, *, steps, seed, device, params, settings, backbones):
     """Train from scratch or resume; returns (neutral weights, deviations from the paper)."""
     device = torch.device("cuda" if device == "gpu" else device)
@@ -74,7 +49,8 @@ def train(spec, data, out_dir, *, steps, seed, device, params, settings, backbon
     optimizer = torch.optim.Adam(model.parameters(), lr=settings["lr"])
     out_dir.mkdir(parents=True, exist_ok=True)
     run_id = training.fingerprint(data, params, settings, seed)
-    start, records = load_resume(out_dir, model, optimizer, run_id)
+    parts = {"model": model, "optimizer": optimizer}
+    start, records = resume_torch.load(out_dir / RESUME, parts, run_id)
     fast = device.type == "cuda"  # bfloat16 + channels-last on a GPU, float32 on the CPU
     if fast:
         model = model.to(memory_format=torch.channels_last)
@@ -88,6 +64,6 @@ def train(spec, data, out_dir, *, steps, seed, device, params, settings, backbon
         records.append({"step": step, "stage": stage,
                         **train_step(model, vgg, optimizer, image, hole, device, fast)})
         if (step + 1) % settings["checkpoint_every"] == 0 or step + 1 == steps:
-            save_resume(out_dir, model, optimizer, step + 1, records, run_id)
+            resume_torch.save(out_dir / RESUME, parts, step + 1, records, run_id)
     model_torch.set_train_mode(model, False, freeze_encoder_bn=False)
     return checkpoint.torch_state(model), deviations
