@@ -27,7 +27,7 @@ KINDS = ("learned", "classical", "control")
 REQUIRED = {"id": str, "title": str, "kind": str, "paper": str, "citation": str,
             "upstream": list, "frameworks": list, "sees_ground_truth": bool,
             "deviations": list, "notes": str}
-OPTIONAL = {"params": dict, "training": dict}
+OPTIONAL = {"params": dict, "training": dict, "inference": dict}
 
 
 def validate_spec(spec, path):

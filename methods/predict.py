@@ -56,24 +56,35 @@ def composite(pred, image, mask):
     return np.clip(pred, 0.0, 1.0) * mask + image * (1.0 - mask)
 
 
-def load_model(spec, framework, checkpoint_path):
-    """build() the model; a learned one gets the trained weights and the model params they
-    were trained with (recorded in the checkpoint's metadata)."""
+def resolve_inference(spec, overrides):
+    """The method's inference options (spec.yaml `inference`) updated by overrides; a key the
+    spec does not have is an error."""
+    options = dict(spec.get("inference", {}))
+    unknown = sorted(set(overrides) - set(options))
+    if unknown:
+        raise ValueError(f"--inference: {unknown} not among the inference options of "
+                         f"methods/{spec['id']}/spec.yaml ({sorted(options)})")
+    return {**options, **overrides}
+
+
+def load_model(spec, framework, checkpoint_path, inference):
+    """build() the model with its inference options; a learned one gets the trained weights and
+    the model params they were trained with (recorded in the checkpoint's metadata)."""
     module = methods.implementation(spec["id"], framework)
     if spec["kind"] != "learned":
-        return module, module.build(spec)
+        return module, module.build(spec, **inference)
     if checkpoint_path is None:
         raise ValueError(f"methods/{spec['id']} is learned: predict needs --checkpoint")
     state, metadata = checkpoint.load(checkpoint_path)
-    model = module.build(spec, **json.loads(metadata["harness"])["params"])
+    model = module.build(spec, **json.loads(metadata["harness"])["params"], **inference)
     getattr(checkpoint, f"load_{framework}")(model, state)
     return module, model
 
 
 def predict(method_id, framework, images_dir, masks_dir, out_dir, batch_size,
-            checkpoint_path=None):
+            checkpoint_path=None, inference=None):
     spec = methods.load_spec(method_id)
-    module, model = load_model(spec, framework, checkpoint_path)
+    module, model = load_model(spec, framework, checkpoint_path, inference or {})
     pairs = load_pairs(images_dir, masks_dir)
     out_dir = Path(out_dir)
     files = []
@@ -99,12 +110,15 @@ def main(argv=None):
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--checkpoint", default=None, help="weights.safetensors of a learned "
                         "method (results/train/<dataset>/<method>/<framework>/)")
+    parser.add_argument("--inference", default="{}", help="JSON object of overrides of the "
+                        "method's inference options (spec.yaml `inference`)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     started = time.time()
+    inference = resolve_inference(methods.load_spec(args.method), json.loads(args.inference))
     pairs = predict(args.method, args.framework, args.images, args.masks, args.out,
-                    args.batch_size, args.checkpoint)
-    provenance = {**vars(args), **environment(), "items": len(pairs),
+                    args.batch_size, args.checkpoint, inference)
+    provenance = {**vars(args), **environment(), "inference": inference, "items": len(pairs),
                   "seconds": round(time.time() - started, 3)}
     atomic_write_text(Path(args.out) / "provenance.json", json.dumps(provenance, indent=1))
     write_tsv(Path(args.out) / "predictions.tsv", pairs)

@@ -6,6 +6,7 @@ reports/{experiment}/ with the same tables as CSV, Markdown and LaTeX, and the p
         --out reports/demo.html
 """
 import argparse
+import json
 import sys
 from html import escape
 from pathlib import Path
@@ -70,15 +71,15 @@ def grid_section(runs: list[inputs.Run], buckets: list[str]) -> str:
 
 
 def mask_set_report(mask_set: str, runs: list[inputs.Run], scores, summary, config: dict,
-                    definition: dict, folder: Path) -> str:
+                    definition: dict, folder: Path, specs: dict) -> str:
     """Tables (also written as Markdown and LaTeX), plots and grid of one mask set, as HTML."""
     samples, seed = int(config["bootstrap_samples"]), int(config["seed"])
     positions = bucket_positions(scores[scores["mask_set"] == mask_set])
     buckets = sorted(positions, key=lambda b: (positions[b], b))
     metrics = ordered_metrics(summary, mask_set)
     built = [tables.build_table(summary, mask_set, metric, buckets) for metric in metrics]
-    for table in built:  # a cited table must carry its rows' training deviations with it
-        table.notes.extend(training_notes(runs))
+    for table in built:  # a cited table must carry its rows' training and inference choices
+        table.notes.extend(training_notes(runs) + inference_notes(runs, specs))
     general = captions.general_notes(samples, seed)
     atomic_write_text(folder / f"{mask_set}.md", tables.to_markdown(mask_set, built, general))
     atomic_write_text(folder / f"{mask_set}.tex", tables.to_latex(built, samples))
@@ -120,6 +121,25 @@ def training_notes(runs: list[inputs.Run]) -> list[str]:
         notes.append(f"{method} ({', '.join(frameworks)}, retrained) was trained with recorded "
                      f"deviations from its paper: {'; '.join(deviations)}.")
     return notes
+
+
+def describe_options(options: dict, defaults: dict) -> str:
+    return ", ".join(f"{key}: {json.dumps(value)}" + (
+        f" (spec default {json.dumps(defaults[key])})" if value != defaults.get(key) else "")
+        for key, value in sorted(options.items()))
+
+
+def inference_notes(runs: list[inputs.Run], specs: dict) -> list[str]:
+    """One note per method with inference options (e.g. GLCIC's post-processing) and per
+    distinct choice of them, naming the frameworks that used it."""
+    used = {}
+    for run in runs:
+        options = inputs.inference_options(run, specs[run.method])
+        if options:
+            key = (run.method, describe_options(options, specs[run.method]["inference"]))
+            used.setdefault(key, set()).add(f"{run.framework}, {run.weights}")
+    return [f"{method} ({'; '.join(sorted(labels))}) was predicted with inference options: "
+            f"{text}." for (method, text), labels in used.items()]
 
 
 def methods_rows(runs: list[inputs.Run], specs: dict) -> list[tuple[str, dict, list[str]]]:
@@ -192,10 +212,10 @@ def main(argv: list[str] | None = None) -> None:
     summary = summarise(scores, int(config["seed"]), int(config["bootstrap_samples"]))
     folder = args.out.parent / args.experiment
     sections = [intro_section(args.experiment, experiment, mask_sets, runs, folder),
-                page.methods_section(methods_rows(runs, specs)),
+                page.methods_section(methods_rows(runs, specs), inference_notes(runs, specs)),
                 page.metrics_section()]
     sections += [mask_set_report(m, [r for r in runs if r.mask_set == m], scores, summary,
-                                 config, mask_defs.get(m, {}), folder) for m in mask_sets]
+                                 config, mask_defs.get(m, {}), folder, specs) for m in mask_sets]
     csv = tables.to_csv(summary, mask_sets, bucket_positions(scores))
     atomic_write_text(folder / "summary.csv", csv)
     sections.append(page.provenance_section(provenance_rows(args, config, mask_defs, runs, argv)))

@@ -1,5 +1,6 @@
 """Reading the report's inputs: score paths (the path grammar), score tables, method specs,
 predictions, and the images and masks behind the qualitative grid."""
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +46,17 @@ class Run:
         """resolved.yaml of the training run behind retrained weights."""
         return (self.root / "train" / self.dataset / self.method / self.framework
                 / "resolved.yaml")
+
+
+def inference_options(run: Run, spec: dict) -> dict:
+    """The inference options a prediction run used (its provenance.json), for methods whose
+    spec.yaml has any; {} for the others."""
+    if not spec.get("inference"):
+        return {}
+    path = run.predictions.parent / "provenance.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: the prediction record of {run.label} is missing")
+    return dict(json.loads(path.read_text()).get("inference", {}))
 
 
 def training_deviations(run: Run) -> list[str]:

@@ -37,8 +37,9 @@ def html_table(table: Table) -> str:
             f"<tbody>{''.join(body)}</tbody></table></div>{_notes(table.notes)}")
 
 
-def methods_section(rows: list[tuple[str, dict, list[str]]]) -> str:
-    """rows: (method id, spec, the framework/weights combinations scored)."""
+def methods_section(rows: list[tuple[str, dict, list[str]]], inference: list[str]) -> str:
+    """rows: (method id, spec, the framework/weights combinations scored); inference: notes on
+    the inference options the predictions used."""
     body = []
     for method, spec, scored in rows:
         deviations = spec.get("deviations") or []
@@ -54,7 +55,7 @@ def methods_section(rows: list[tuple[str, dict, list[str]]]) -> str:
             f"<tbody>{''.join(body)}</tbody></table>"
             '<p class="note">Controls (e.g. the oracle, which returns the ground truth) and '
             "classical methods need no training; they bound the table from above and below."
-            "</p>")
+            "</p>" + "".join(f'<p class="note">{escape(note)}</p>' for note in inference))
 
 
 def metrics_section() -> str:

@@ -51,7 +51,19 @@ def check_training():
                     f"learned method and every key one of its settings {sorted(known)}")
 
 
+def check_inference():
+    """Stop before any job runs when `inference` names an unknown method or option."""
+    for dataset, entries in config.get("inference", {}).items():
+        for method, overrides in entries.items():
+            known = set(METHODS.get(method, {}).get("inference", {}))
+            if method not in METHODS or set(overrides) - known:
+                raise ValueError(
+                    f"configs/config.yaml inference.{dataset}.{method}: '{method}' must be a "
+                    f"method and every key one of its inference options {sorted(known)}")
+
+
 check_training()
+check_inference()
 
 
 def dataset_inputs(wildcards):
@@ -95,6 +107,11 @@ def training_overrides(wildcards):
     return config.get("training", {}).get(wildcards.dataset, {}).get(wildcards.method, {})
 
 
+def inference_overrides(wildcards):
+    """configs/config.yaml `inference` entries for one dataset x method (spec defaults else)."""
+    return config.get("inference", {}).get(wildcards.dataset, {}).get(wildcards.method, {})
+
+
 def method_sources(wildcards):
     """A method's spec and code (and, for a learned one, the shared training code): editing any
     of them reruns the jobs that used them."""
@@ -107,12 +124,15 @@ def method_sources(wildcards):
 
 
 def report_inputs(wildcards):
-    """Everything the report reads: scores, method specs, and the training records."""
+    """Everything the report reads: scores, the prediction and training records, specs."""
     exp = check_experiment(wildcards.experiment)
     scores = experiment_files(
         wildcards.experiment,
         "results/score/{dataset}/{mask_set}/{method}/{framework}/{weights}.tsv")
     resolved = sorted({f"results/train/{exp['dataset']}/{m}/{f}/resolved.yaml"
                        for m, f, w in runs(wildcards.experiment) if w == "retrained"})
+    predictions = experiment_files(
+        wildcards.experiment,
+        "results/predict/{dataset}/{mask_set}/{method}/{framework}/{weights}/provenance.json")
     specs = [f"methods/{m}/spec.yaml" for m in exp["methods"]]
-    return {"scores": scores, "resolved": resolved, "specs": specs}
+    return {"scores": scores, "predictions": predictions, "resolved": resolved, "specs": specs}

@@ -74,6 +74,8 @@ def _write_run(root: Path, mask_set: str, method: str, framework: str, weights: 
     shade = {"oracle": 0, "mean_fill": 128, "toynet": 200}[method]
     files = [_png(folder / f"{i}.png", np.full((8, 8, 3), shade, np.uint8)) for i in items.item]
     items.assign(file=files, sha256="x").to_csv(folder / "predictions.tsv", sep="\t", index=False)
+    if method == "toynet":  # the only method with an inference option (spec.yaml below)
+        (folder / "provenance.json").write_text(json.dumps({"inference": {"smooth": True}}))
     rows = [items.assign(metric=m, value=_values(method, mask_set, m), status="ok")
             for m in ["psnr", "ssim", "l1", "l1_hole"]]
     rows.append(items.assign(metric="lpips", value=np.nan, status=REASON))
@@ -100,7 +102,8 @@ def _fixture(base: Path) -> dict:
     (trained / "weights.safetensors").write_bytes(b"weights")
     for method, _, _, kind in RUNS:
         spec = {"id": method, "title": f"The {method} method", "kind": kind,
-                "deviations": [f"{method} deviation one"]}
+                "deviations": [f"{method} deviation one"],
+                **({"inference": {"smooth": False}} if method == "toynet" else {})}
         (base / "methods" / method).mkdir(parents=True)
         (base / "methods" / method / "spec.yaml").write_text(yaml.safe_dump(spec))
     (base / "config.yaml").write_text(yaml.safe_dump(
@@ -353,3 +356,12 @@ def test_cited_tables_carry_the_training_deviations_of_their_rows(report):
         "trained without the style term."
     assert note in report["md"]
     assert "trained without the style term" in report["tex"]
+
+
+def test_cited_tables_and_the_page_state_the_inference_options_used(report):
+    note = "toynet (torch, retrained) was predicted with inference options: smooth: true " \
+        "(spec default false)."
+    assert note in report["md"] and note in report["html"]
+    assert "smooth: true" in report["tex"]
+    notes = [line for line in report["md"].splitlines() if "predicted with inference" in line]
+    assert notes and all("toynet (torch, retrained)" in line for line in notes)
