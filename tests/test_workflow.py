@@ -41,6 +41,7 @@ def built(tmp_path_factory):
     config = yaml.safe_load((copy / "configs/config.yaml").read_text())
     for overrides in config["training"]["demo"].values():
         overrides.update(steps=4, checkpoint_every=2)  # the mechanics, not the quality
+    config["inference"] = {"demo": {"glcic": {"postprocess": False}}}  # not the spec default
     (copy / "configs/config.yaml").write_text(yaml.safe_dump(config))
     run = snakemake(copy, "reports/demo.html")
     assert run.returncode == 0, run.stderr[-3000:]
@@ -51,14 +52,18 @@ def test_report_and_tables_are_built_with_every_method_and_bucket(built):
     html = (built / "reports/demo.html").read_text()
     table = pd.read_csv(built / "reports/demo/summary.csv")
     irregular = table[table.mask_set == "demo_irregular"]
-    assert set(irregular.method) == {"mean_fill", "oracle", "telea", "biharmonic", "pconv"}
-    assert set(irregular[irregular.method == "pconv"].framework) == {"torch", "paddle"}
+    assert set(irregular.method) == {"mean_fill", "oracle", "telea", "biharmonic", "pconv",
+                                     "glcic"}
+    for method in ("pconv", "glcic"):
+        assert set(irregular[irregular.method == method].framework) == {"torch", "paddle"}
     assert irregular.bucket.nunique() >= 6
     for suffix in (".md", ".tex"):
         assert list((built / "reports/demo").glob(f"*{suffix}")), suffix
     assert "oracle" in html and "∞" in html
     assert "paddle, torch training runs: steps: 4 (spec default 1000000)" in html
     assert "vgg_terms: false" in html
+    assert ("glcic (paddle, retrained; torch, retrained) was predicted with inference options: "
+            "postprocess: false (spec default true).") in html
 
 
 def test_oracle_scores_prove_the_scoring(built):
@@ -113,3 +118,13 @@ def test_an_unknown_config_key_is_refused_before_any_job(built):
     run = snakemake(built, "-n", "reports/demo.html", "--config", "colour=blue")
     assert run.returncode != 0
     assert "colour" in run.stdout + run.stderr
+
+
+def test_an_unknown_inference_option_is_refused_before_any_job(built, tmp_path):
+    config = yaml.safe_load((built / "configs/config.yaml").read_text())
+    config["inference"] = {"demo": {"glcic": {"sharpen": True}}}
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(config))
+    run = snakemake(built, "-n", "reports/demo.html", "--configfile", str(tmp_path / "bad.yaml"))
+    message = run.stdout + run.stderr
+    assert run.returncode != 0
+    assert "inference.demo.glcic" in message and "['postprocess']" in message

@@ -1,0 +1,84 @@
+"""GLCIC training batches, framework-neutral numpy shared by both ports.
+
+Every draw is a pure function of (seed, step), as in methods/training.py, so both ports see the
+same batches and a resumed run sees what an uninterrupted one would.
+
+Holes (setting `holes`):
+- "rectangles", the paper's ("Training"): a local patch of half the image side (128 of 256 px)
+  at a random place, and inside it one rectangular hole with each side drawn uniformly in
+  [96, 128] px at 256 px, i.e. [3/8, 1/2] of the image side at any resolution.
+- "irregular": the harness's free-form masks (methods/training.sample_batch); the local patch
+  is centred on the hole's bounding box, moved inside the image.
+The real images' local patches are drawn uniformly (the paper's Algorithm 1 draws a second set
+of random holes, M_d, only for their position).
+"""
+import numpy as np
+
+from methods import training
+
+HOLE_SIDE = (3, 8), (1, 2)  # the paper's [96, 128] px at 256 px, as fractions of the side
+PATCHES = 7_457_311  # tags the patch draws of irregular-hole batches apart from the holes'
+
+
+def local_size(size):
+    """The local discriminator's patch side: 128 px at 256 px (paper, Table 2)."""
+    return size // 2
+
+
+def hole_side_range(size):
+    (lo_num, lo_den), (hi_num, hi_den) = HOLE_SIDE
+    return size * lo_num // lo_den, size * hi_num // hi_den
+
+
+def rectangles(rng, batch_size, size):
+    """(holes (N,1,H,W) float32, patch corners (N,2)): one rectangle inside each local patch."""
+    patch = local_size(size)
+    low, high = hole_side_range(size)
+    corners = rng.integers(0, size - patch + 1, (batch_size, 2))
+    sides = rng.integers(low, high + 1, (batch_size, 2))
+    holes = np.zeros((batch_size, 1, size, size), np.float32)
+    for hole, (top, left), (height, width) in zip(holes, corners, sides):
+        row = top + rng.integers(0, patch - height + 1)
+        col = left + rng.integers(0, patch - width + 1)
+        hole[0, row:row + height, col:col + width] = 1
+    return holes, corners
+
+
+def patches_around(holes, size):
+    """Patch corners centred on each hole's bounding box, clipped to the image."""
+    patch = local_size(size)
+    corners = []
+    for hole in holes:
+        rows, cols = np.nonzero(hole[0])
+        centre = np.array([rows.min() + rows.max() + 1, cols.min() + cols.max() + 1]) // 2
+        corners.append(np.clip(centre - patch // 2, 0, size - patch))
+    return np.array(corners, dtype=np.int64)
+
+
+def sample_batch(images, step, settings, seed):
+    """(image, hole, fake corners, real corners) for one step."""
+    size, batch_size = images.shape[-1], settings["batch_size"]
+    if settings["holes"] == "irregular":
+        image, hole = training.sample_batch(images, step, batch_size, seed)
+        rng = np.random.default_rng([seed, training.TRAIN_STREAM, step, PATCHES])
+        fake = patches_around(hole, size)
+    else:
+        rng = training.step_rng(seed, step)
+        image = training.sample_images(images, rng, batch_size)
+        hole, fake = rectangles(rng, batch_size, size)
+    real = rng.integers(0, size - local_size(size) + 1, (batch_size, 2))
+    return image, hole, fake, real
+
+
+def phase(step, settings):
+    """1: completion network alone (MSE), 2: discriminator alone, 3: both (paper, Algorithm 1:
+    T_C = 90,000, T_D = 10,000 of T_train = 500,000 iterations; the shares are settings)."""
+    steps = settings["steps"]
+    completion_end = int(round(steps * settings["completion_fraction"]))
+    discriminator_end = completion_end + int(round(steps * settings["discriminator_fraction"]))
+    return 1 if step < completion_end else 2 if step < discriminator_end else 3
+
+
+def mean_pixel(images):
+    """The training set's mean pixel value, per channel (paper: holes are filled with it)."""
+    return images.mean(axis=(0, 2, 3), dtype=np.float64).astype(np.float32).reshape(1, 3, 1, 1)

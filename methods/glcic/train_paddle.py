@@ -1,0 +1,136 @@
+"""GLCIC training, PaddlePaddle port (read side by side with train_torch.py).
+
+The paper's Algorithm 1 ("Training"): phase 1 trains the completion network C alone on the
+weighted MSE; phase 2 trains the context discriminator D alone; phase 3 trains both, D on
+binary cross-entropy and C on MSE + alpha x adversarial loss (alpha = 0.0004). The adversarial
+gradient reaches C (JixuH/PaddlePaddle_Image_Completion train.py minimises only the MSE for its
+generator; test_glcic_train.py shows that here C's update changes with alpha). ADADELTA for
+both networks. On a GPU the networks run under bfloat16 autocast (NCHW: Paddle picks the layout
+per layer at build time, so there is no channels-last switch here), the losses in float32; on
+the CPU everything is float32.
+"""
+import paddle
+import paddle.nn.functional as F
+from tqdm import tqdm
+
+from methods import checkpoint, resume_paddle, training
+from methods.glcic import batches, model_paddle
+
+RESUME = "resume_paddle.pdparams"
+# The paper trains with ADADELTA and gives no constants; these are the defaults of Torch7's
+# optim.adadelta (rho 0.9, eps 1e-6), the framework the authors used, and of torch.optim.
+ADADELTA = {"rho": 0.9, "epsilon": 1e-6}
+
+
+def build_models(params, seed, size, device):
+    """C and D with the framework-neutral initial weights of training.init_state."""
+    nets = (model_paddle.CompletionNetwork(width=params["width"]),
+            model_paddle.ContextDiscriminator(size, width=params["width"]))
+    for net in nets:
+        shapes = {name: value.shape for name, value in checkpoint.paddle_state(net).items()}
+        checkpoint.load_paddle(net, training.init_state(shapes, seed))
+    return nets
+
+
+def optimizers(nets, settings):
+    return tuple(paddle.optimizer.Adadelta(learning_rate=settings["lr"],
+                                           parameters=net.parameters(), **ADADELTA)
+                 for net in nets)
+
+
+def completion_loss(out, image, hole):
+    """The paper's weighted MSE (Eq. 2) as a mean over the hole's pixels and channels."""
+    return ((out - image) ** 2 * hole).sum() / (hole.sum() * out.shape[1])
+
+
+def bce(logits, real):
+    """Binary cross-entropy of D's logits against all-real (1) or all-fake (0), float32."""
+    logits = logits.astype("float32")
+    return F.binary_cross_entropy_with_logits(logits, paddle.full_like(logits, float(real)))
+
+
+def set_trainable(net, trainable):
+    for parameter in net.parameters():
+        parameter.stop_gradient = not trainable
+
+
+def to_tensors(batch, device, fast):
+    image, hole, fake, real = batch
+    image, hole = (paddle.to_tensor(a) for a in (image, hole))
+    return image, hole, fake, real
+
+
+def discriminator_step(discriminator, optimizer, image, completed, fake, real, fast):
+    """One update of D on a completed batch (fake) and the real batch."""
+    with paddle.amp.auto_cast(enable=fast, dtype="bfloat16"):
+        fake_logits = discriminator(completed.detach(), fake)
+        real_logits = discriminator(image, real)
+    loss = bce(fake_logits, 0) + bce(real_logits, 1)
+    optimizer.clear_grad(set_to_zero=False)
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
+def train_step(nets, opts, batch, phase, alpha, device, fast):
+    """One step of the given phase on a numpy batch; returns the losses as floats."""
+    completion, discriminator = nets
+    image, hole, fake, real = to_tensors(batch, device, fast)
+    with paddle.amp.auto_cast(enable=fast, dtype="bfloat16"), \
+            paddle.set_grad_enabled(phase != 2):
+        out = completion(image, hole)
+    out = out.astype("float32")
+    mse = completion_loss(out, image, hole)
+    completed = out * hole + image * (1 - hole)  # D judges the completed image
+    record = {"mse": mse.item()}
+    if phase >= 2:
+        record["d_loss"] = discriminator_step(discriminator, opts[1], image, completed, fake,
+                                              real, fast)
+    if phase == 2:
+        return record
+    loss = mse
+    if phase == 3:
+        set_trainable(discriminator, False)  # C's step: D's weights need no gradient
+        with paddle.amp.auto_cast(enable=fast, dtype="bfloat16"):
+            adversarial = bce(discriminator(completed, fake), 1)
+        loss = mse + alpha * adversarial
+        record["adversarial"] = adversarial.item()
+    opts[0].clear_grad(set_to_zero=False)
+    loss.backward()
+    opts[0].step()
+    set_trainable(discriminator, True)
+    return {**record, "loss": loss.item()}
+
+
+def train(spec, data, out_dir, *, steps, seed, device, params, settings, backbones):
+    """Train from scratch or resume; returns (C's neutral weights, deviations)."""
+    # Paddle names parameters and optimiser accumulators from a process-wide counter; a fresh
+    # counter per run makes a saved optimiser state match the run that resumes it.
+    with paddle.utils.unique_name.guard():
+        return run(data, out_dir, steps=steps, seed=seed, device=device, params=params,
+                   settings=settings)
+
+
+def run(data, out_dir, *, steps, seed, device, params, settings):
+    paddle.set_device("gpu" if device in ("gpu", "cuda") else device)
+    images = training.load_split(data)
+    nets = build_models(params, seed, images.shape[-1], device)
+    nets[0].mean_pixel.set_value(paddle.to_tensor(batches.mean_pixel(images)))
+    opts = optimizers(nets, settings)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    run_id = training.fingerprint(data, params, settings, seed)
+    parts = {"completion": nets[0], "discriminator": nets[1],
+             "completion_optimizer": opts[0], "discriminator_optimizer": opts[1]}
+    start, records = resume_paddle.load(out_dir / RESUME, parts, run_id)
+    fast = device in ("gpu", "cuda")  # bfloat16 autocast on a GPU, float32 on the CPU
+    for net in nets:
+        net.train()
+    for step in tqdm(range(start, steps), initial=start, total=steps, desc="glcic/paddle"):
+        phase = batches.phase(step, settings)
+        batch = batches.sample_batch(images, step, settings, seed)
+        records.append({"step": step, "phase": phase,
+                        **train_step(nets, opts, batch, phase, settings["alpha"], device, fast)})
+        if (step + 1) % settings["checkpoint_every"] == 0 or step + 1 == steps:
+            resume_paddle.save(out_dir / RESUME, parts, step + 1, records, run_id)
+    nets[0].eval()
+    return checkpoint.paddle_state(nets[0]), []
