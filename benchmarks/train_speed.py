@@ -1,12 +1,17 @@
-"""Training throughput of Partial Convolutions (torch port): float32 vs bfloat16 + channels-last.
+"""Training throughput of the learned methods (torch ports): float32 vs bfloat16 + channels-last.
 
-    python -m benchmarks.train_speed [--size 256] [--batch 16] [--steps 20] [--device cuda]
+    python -m benchmarks.train_speed [--method pconv|glcic] [--size 256] [--batch 16]
+                                     [--steps 20] [--device cuda]
 
-Times whole optimiser steps (forward, the full loss with its VGG16 terms, backward, Adam) of the
-paper's network (width 64, layers log2(size) - 1) after warm-up steps, and prints images/s for
-each mode and their ratio. bfloat16 + channels-last runs only on a GPU. The VGG16 features keep
-their random initial weights: only time is measured here, never a loss value. A script that
-prints figures, not a test.
+Times whole optimiser steps after warm-up steps, at the papers' network sizes, and prints
+images/s for each mode and their ratio. bfloat16 + channels-last runs only on a GPU.
+- pconv: forward, the full loss with its VGG16 terms, backward, Adam (width 64, layers
+  log2(size) - 1). The VGG16 features keep their random initial weights: only time is
+  measured here, never a loss value.
+- glcic: a phase-3 step (completion network forward, one discriminator update, one completion
+  update through the discriminator; 80% of the paper's schedule) and a phase-1 step (completion
+  network alone), width 64, ADADELTA.
+A script that prints figures, not a test.
 """
 import argparse
 import time
@@ -15,28 +20,50 @@ import numpy as np
 import torch
 
 from methods import training
+from methods.glcic import batches as glcic_batches
+from methods.glcic import train_torch as glcic_train
 from methods.pconv import loss_torch, model_torch, train_torch
 
 
-def images_per_second(device, fast, size, batch, steps, warmup):
+def stand_in_images(size, batch):
+    """Seeded stand-in images: content does not change a step's time."""
+    rng = np.random.default_rng([batch, size])
+    return rng.random((2 * batch, 3, size, size), dtype=np.float32)
+
+
+def pconv_step(device, fast, size, batch):
     model = train_torch.build_model({"layers": int(np.log2(size)) - 1, "width": 64}, 0, device)
     if fast:
         model = model.to(memory_format=torch.channels_last)
     model_torch.set_train_mode(model, True, freeze_encoder_bn=False)
     vgg = loss_torch.Vgg16Features().to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=2e-4)
-    rng = np.random.default_rng([batch, size])  # seeded stand-in images: content does not
-    images = rng.random((2 * batch, 3, size, size), dtype=np.float32)  # change a step's time
     # Batches (and their free-form holes, ~37 ms of CPU work at 256 px x 16) are drawn before
     # the clock starts, so the figure is the training step's, not the mask generator's.
-    batches = [training.sample_batch(images, step, batch, seed=0) for step in range(4)]
-    for step in range(warmup + steps):
-        if step == warmup:
+    drawn = [training.sample_batch(stand_in_images(size, batch), s, batch, 0) for s in range(4)]
+    return lambda step: train_torch.train_step(model, vgg, optimizer, *drawn[step % 4], device,
+                                               fast)
+
+
+def glcic_step(device, fast, size, batch, phase):
+    nets = glcic_train.build_models({"width": 64}, 0, size, device)
+    for net in nets:
+        net.to(memory_format=torch.channels_last if fast else torch.contiguous_format).train()
+    settings = {"batch_size": batch, "holes": "rectangles", "lr": 1.0}
+    opts = glcic_train.optimizers(nets, settings)
+    images = stand_in_images(size, batch)
+    drawn = [glcic_batches.sample_batch(images, s, settings, 0) for s in range(4)]
+    return lambda step: glcic_train.train_step(nets, opts, drawn[step % 4], phase, 4e-4, device,
+                                               fast)
+
+
+def images_per_second(step, device, batch, steps, warmup):
+    for i in range(warmup + steps):
+        if i == warmup:
             if device.type == "cuda":
                 torch.cuda.synchronize()
             started = time.perf_counter()
-        image, hole = batches[step % len(batches)]
-        train_torch.train_step(model, vgg, optimizer, image, hole, device, fast)
+        step(i)
     if device.type == "cuda":
         torch.cuda.synchronize()
     return steps * batch / (time.perf_counter() - started)
@@ -44,6 +71,7 @@ def images_per_second(device, fast, size, batch, steps, warmup):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--method", choices=["pconv", "glcic"], default="pconv")
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--steps", type=int, default=20)
@@ -52,15 +80,21 @@ def main():
     args = parser.parse_args()
     device = torch.device(args.device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
-    print(f"pconv/torch training, {args.size}x{args.size}, batch {args.batch}, {args.steps} "
-          f"timed steps, {name}, torch {torch.__version__}")
+    print(f"{args.method}/torch training, {args.size}x{args.size}, batch {args.batch}, "
+          f"{args.steps} timed steps, {name}, torch {torch.__version__}")
     torch.backends.cudnn.benchmark = True
-    sizes = (args.size, args.batch, args.steps, args.warmup)
-    base = images_per_second(device, False, *sizes)
-    print(f"float32                  : {base:8.1f} images/s")
-    if device.type == "cuda":
-        fast = images_per_second(device, True, *sizes)
-        print(f"bfloat16 + channels-last : {fast:8.1f} images/s ({fast / base:.2f}x float32)")
+    cases = ([("", lambda fast: pconv_step(device, fast, args.size, args.batch))]
+             if args.method == "pconv" else
+             [(f"phase {p}: ", lambda fast, p=p: glcic_step(device, fast, args.size, args.batch,
+                                                            p)) for p in (3, 1)])
+    for label, make in cases:
+        timing = (device, args.batch, args.steps, args.warmup)
+        base = images_per_second(make(False), *timing)
+        print(f"{label}float32                  : {base:8.1f} images/s")
+        if device.type == "cuda":
+            fast = images_per_second(make(True), *timing)
+            print(f"{label}bfloat16 + channels-last : {fast:8.1f} images/s "
+                  f"({fast / base:.2f}x float32)")
 
 
 if __name__ == "__main__":
