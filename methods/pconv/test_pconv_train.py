@@ -14,22 +14,6 @@ SETTINGS = {"steps": 4, "batch_size": 2, "lr": 2e-4, "finetune_lr": 5e-5,
 NO_DOWNLOAD = {"weights_dir": None, "allow_download": False}
 
 
-@pytest.fixture(scope="module")
-def split(tmp_path_factory):
-    """A tiny prepared training split: 6 seeded 32x32 images."""
-    from datasets.io import write_png, write_tsv
-    import pandas as pd
-    folder = tmp_path_factory.mktemp("train")
-    rng = np.random.default_rng([5, 0])
-    rows = []
-    for i in range(6):
-        smooth = np.cumsum(rng.random((3, 32, 32)), axis=2) / 32  # ramps: learnable structure
-        rows.append(dict(id=f"t{i}", file=f"t{i}.png",
-                         sha256=write_png(folder / f"t{i}.png", np.clip(smooth, 0, 1))))
-    write_tsv(folder / "manifest.tsv", pd.DataFrame(rows))
-    return folder
-
-
 def test_parity_pconv_one_training_step_float32_cpu(split):
     paddle.set_device("cpu")
     images = training.load_split(split)
