@@ -22,6 +22,7 @@ import yaml
 import methods
 from datasets.io import atomic_write_text
 from methods import checkpoint
+from methods.training import BOOKKEEPING
 from reports.provenance import environment
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,8 @@ def resolve_settings(spec, overrides, source):
 
     Every override of a spec default is a deviation from the schedule the spec cites (the
     demo's smaller network and shorter run, say), so each is returned as one, to be recorded in
-    resolved.yaml and shown in the report."""
+    resolved.yaml and shown in the report; bookkeeping settings (how often to checkpoint) change
+    no result and are not deviations."""
     params, training = dict(spec.get("params", {})), dict(spec.get("training", {}))
     deviations = []
     for key, value in overrides.items():
@@ -40,7 +42,7 @@ def resolve_settings(spec, overrides, source):
         if target is None:
             raise ValueError(f"{source}: '{key}' is not a parameter of methods/{spec['id']} "
                              f"(params: {sorted(params)}; training: {sorted(training)})")
-        if value != target[key]:
+        if value != target[key] and key not in BOOKKEEPING:
             deviations.append(f"{key}: {value} (spec default {target[key]})")
         target[key] = value
     return params, training, deviations

@@ -81,10 +81,14 @@ def init_state(shapes, seed):
     return state
 
 
+# Settings that change no result (only how often a run saves its state).
+BOOKKEEPING = ("checkpoint_every",)
+
+
 def fingerprint(data_dir, params, settings, seed):
     """What a resumable checkpoint must share with the run that resumes it: the data, the model,
-    the schedule and the seed (checkpoint_every changes no result, so it is left out)."""
-    schedule = {k: v for k, v in settings.items() if k != "checkpoint_every"}
+    the schedule and the seed (BOOKKEEPING settings change no result, so they are left out)."""
+    schedule = {k: v for k, v in settings.items() if k not in BOOKKEEPING}
     manifest = sha256_file(Path(data_dir) / "manifest.tsv")
     return json.dumps({"data": manifest, "params": params, "settings": schedule, "seed": seed},
                       sort_keys=True)

@@ -139,7 +139,8 @@ def inference_notes(runs: list[inputs.Run], specs: dict) -> list[str]:
             key = (run.method, describe_options(options, specs[run.method]["inference"]))
             used.setdefault(key, set()).add(f"{run.framework}, {run.weights}")
     return [f"{method} ({'; '.join(sorted(labels))}) was predicted with inference options: "
-            f"{text}." for (method, text), labels in used.items()]
+            f"{text} (methods/{method}/spec.yaml and README.md say what they do)."
+            for (method, text), labels in used.items()]
 
 
 def methods_rows(runs: list[inputs.Run], specs: dict) -> list[tuple[str, dict, list[str]]]:

@@ -119,7 +119,9 @@ def method_sources(wildcards):
     files += sorted(str(p) for p in Path(f"methods/{wildcards.method}").glob("*.py")
                     if not p.name.startswith("test_"))
     if METHODS[wildcards.method]["kind"] == "learned":
-        files += ["methods/training.py", "methods/checkpoint.py", "methods/train.py"]
+        files += ["methods/training.py", "methods/checkpoint.py", "methods/train.py",
+                  "methods/resume_torch.py", "methods/resume_paddle.py",
+                  "methods/batchnorm_paddle.py"]
     return files
 
 

@@ -360,7 +360,7 @@ def test_cited_tables_carry_the_training_deviations_of_their_rows(report):
 
 def test_cited_tables_and_the_page_state_the_inference_options_used(report):
     note = "toynet (torch, retrained) was predicted with inference options: smooth: true " \
-        "(spec default false)."
+        "(spec default false) (methods/toynet/spec.yaml and README.md say what they do)."
     assert note in report["md"] and note in report["html"]
     assert "smooth: true" in report["tex"]
     notes = [line for line in report["md"].splitlines() if "predicted with inference" in line]

@@ -13,10 +13,12 @@ from methods.train import resolve_settings
 def test_overrides_replace_defaults_and_each_change_is_a_deviation():
     spec = methods.load_spec("pconv")
     params, training, deviations = resolve_settings(
-        spec, {"width": 16, "steps": 400, "lr": spec["training"]["lr"]}, "test")
+        spec, {"width": 16, "steps": 400, "lr": spec["training"]["lr"], "checkpoint_every": 5},
+        "test")
     assert params["width"] == 16 and training["steps"] == 400
-    assert params["layers"] == spec["params"]["layers"]
-    # lr was "overridden" with its default value: not a deviation.
+    assert params["layers"] == spec["params"]["layers"] and training["checkpoint_every"] == 5
+    # lr was "overridden" with its default value, and how often to checkpoint changes no
+    # result: neither is a deviation.
     assert deviations == ["width: 16 (spec default 64)", "steps: 400 (spec default 1000000)"]
 
 

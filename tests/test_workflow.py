@@ -63,7 +63,8 @@ def test_report_and_tables_are_built_with_every_method_and_bucket(built):
     assert "paddle, torch training runs: steps: 4 (spec default 1000000)" in html
     assert "vgg_terms: false" in html
     assert ("glcic (paddle, retrained; torch, retrained) was predicted with inference options: "
-            "postprocess: false (spec default true).") in html
+            "postprocess: false (spec default true) (methods/glcic/spec.yaml and README.md say "
+            "what they do).") in html
 
 
 def test_oracle_scores_prove_the_scoring(built):
