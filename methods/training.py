@@ -4,6 +4,7 @@ Everything random here is a pure function of (seed, step, index): the batch draw
 not depend on what ran before, so an interrupted run resumed from its checkpoint sees exactly the
 batches an uninterrupted run sees, and the torch and paddle ports see the same data.
 """
+import contextlib
 import json
 import zlib
 from pathlib import Path
@@ -12,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from datasets.io import atomic_write_text, read_rgb, sha256_file
+from methods import checkpoint
 from datasets.masks.buckets import LABELS
 from datasets.masks.generate import irregular_mask
 
@@ -83,6 +85,35 @@ def init_state(shapes, seed):
 
 # Settings that change no result (only how often a run saves its state).
 BOOKKEEPING = ("checkpoint_every",)
+
+
+@contextlib.contextmanager
+def untouched_global_rng(framework):
+    """Build layers inside this. The frameworks' layer constructors draw default initial weights
+    from the global generator, which the harness never uses (DESIGN.md: every draw comes from a
+    seeded generator): its state is restored on exit, so building a model changes no later
+    draw anywhere, and the drawn weights are replaced (initialised, loaders) anyway."""
+    if framework == "torch":
+        import torch
+        with torch.random.fork_rng(devices=[]):
+            yield
+    else:
+        import paddle
+        saved = paddle.get_rng_state()
+        try:
+            yield
+        finally:
+            paddle.set_rng_state(saved)
+
+
+def initialised(framework, factory, seed):
+    """factory() built inside untouched_global_rng, holding init_state(seed)."""
+    with untouched_global_rng(framework):
+        net = factory()
+    state = (checkpoint.torch_state if framework == "torch" else checkpoint.paddle_state)(net)
+    load = checkpoint.load_torch if framework == "torch" else checkpoint.load_paddle
+    load(net, init_state({name: value.shape for name, value in state.items()}, seed))
+    return net
 
 
 def fingerprint(data_dir, params, settings, seed):

@@ -23,6 +23,7 @@ import paddle.nn.functional as F
 from paddle import nn
 
 from methods.batchnorm_paddle import BatchNorm2D
+from methods import training
 from methods.glcic import postprocess
 
 IMAGE_CHANNELS = 3
@@ -143,11 +144,12 @@ def parameter_count(model):
     return sum(int(np.prod(p.shape)) for p in model.parameters() if not p.stop_gradient)
 
 
-def build(spec, **overrides):
-    """The completion network; postprocess (an inference option) blends its output into the
-    image as the paper does (methods/glcic/postprocess.py)."""
+def build(spec, seed=0, **overrides):
+    """The completion network holding the harness's neutral initial weights of `seed`, in eval
+    mode; postprocess (an inference option) blends its output into the image as the paper does
+    (methods/glcic/postprocess.py)."""
     params = {**spec.get("params", {}), **spec.get("inference", {}), **overrides}
-    model = CompletionNetwork(width=params["width"])
+    model = training.initialised("paddle", lambda: CompletionNetwork(params["width"]), seed)
     model.postprocess = params["postprocess"]
     model.eval()
     return model

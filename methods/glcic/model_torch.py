@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from methods import training
 from methods.glcic import postprocess
 
 IMAGE_CHANNELS = 3
@@ -138,11 +139,12 @@ def parameter_count(model):
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-def build(spec, **overrides):
-    """The completion network; postprocess (an inference option) blends its output into the
-    image as the paper does (methods/glcic/postprocess.py)."""
+def build(spec, seed=0, **overrides):
+    """The completion network holding the harness's neutral initial weights of `seed`, in eval
+    mode; postprocess (an inference option) blends its output into the image as the paper does
+    (methods/glcic/postprocess.py)."""
     params = {**spec.get("params", {}), **spec.get("inference", {}), **overrides}
-    model = CompletionNetwork(width=params["width"])
+    model = training.initialised("torch", lambda: CompletionNetwork(params["width"]), seed)
     model.postprocess = params["postprocess"]
     model.eval()
     return model

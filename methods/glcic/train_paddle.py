@@ -24,11 +24,10 @@ ADADELTA = {"rho": 0.9, "epsilon": 1e-6}
 
 def build_models(params, seed, size, device):
     """C and D with the framework-neutral initial weights of training.init_state."""
-    nets = (model_paddle.CompletionNetwork(width=params["width"]),
-            model_paddle.ContextDiscriminator(size, width=params["width"]))
-    for net in nets:
-        shapes = {name: value.shape for name, value in checkpoint.paddle_state(net).items()}
-        checkpoint.load_paddle(net, training.init_state(shapes, seed))
+    width = params["width"]
+    nets = (training.initialised("paddle", lambda: model_paddle.CompletionNetwork(width), seed),
+            training.initialised("paddle", lambda: model_paddle.ContextDiscriminator(size, width),
+                                 seed))
     return nets
 
 

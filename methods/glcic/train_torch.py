@@ -23,11 +23,10 @@ ADADELTA = {"rho": 0.9, "eps": 1e-6}
 
 def build_models(params, seed, size, device):
     """C and D with the framework-neutral initial weights of training.init_state."""
-    nets = (model_torch.CompletionNetwork(width=params["width"]),
-            model_torch.ContextDiscriminator(size, width=params["width"]))
-    for net in nets:
-        shapes = {name: value.shape for name, value in checkpoint.torch_state(net).items()}
-        checkpoint.load_torch(net, training.init_state(shapes, seed))
+    width = params["width"]
+    nets = (training.initialised("torch", lambda: model_torch.CompletionNetwork(width), seed),
+            training.initialised("torch", lambda: model_torch.ContextDiscriminator(size, width),
+                                 seed))
     return tuple(net.to(device) for net in nets)
 
 

@@ -19,6 +19,8 @@ import paddle.nn.functional as F
 import torch
 from paddle import nn
 
+from methods import training
+
 # torchvision models/vgg.py cfgs["D"] (VGG16) up to pool3: ints are 3x3 conv widths, "M" a 2x2
 # max-pool. Built in order, the layers carry torchvision's `features` indices, so the convs sit
 # at 0, 2, 5, 7, 10, 12, 14 and the pools at 4, 9, 16.
@@ -80,7 +82,8 @@ class Vgg16Features(nn.Layer):
 
 def vgg16_from_state(state):
     """Vgg16Features holding the arrays of a torchvision-layout state dict (features.{i}.*)."""
-    vgg = Vgg16Features()
+    with training.untouched_global_rng("paddle"):
+        vgg = Vgg16Features()
     for index, conv in vgg.convs():
         for name in ("weight", "bias"):
             key = f"features.{index}.{name}"

@@ -23,6 +23,7 @@ import paddle
 import paddle.nn.functional as F
 from paddle import nn
 
+from methods import training
 from methods.batchnorm_paddle import BatchNorm2D
 
 # naoto0804 net.py PCBActiv: 'down-7' (7, 2, 3) for enc_1, 'down-5' (5, 2, 2) for enc_2 and
@@ -152,9 +153,12 @@ def parameter_count(model):
     return sum(int(np.prod(p.shape)) for p in model.parameters() if not p.stop_gradient)
 
 
-def build(spec, **overrides):
+def build(spec, seed=0, **overrides):
+    """The network holding the harness's neutral initial weights (methods/training.py) of
+    `seed`, in eval mode; predict loads trained weights over them."""
     params = {**spec.get("params", {}), **overrides}
-    model = PConvUNet(layers=params["layers"], width=params["width"])
+    model = training.initialised("paddle", lambda: PConvUNet(params["layers"], params["width"]),
+                                 seed)
     model.eval()
     return model
 

@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from methods import training
+
 # naoto0804 net.py PCBActiv: 'down-7' (7, 2, 3) for enc_1, 'down-5' (5, 2, 2) for enc_2 and
 # enc_3, 'down-3' (3, 2, 1) for the rest; decoder 'none-3' (3, 1, 1). Padding is kernel // 2.
 ENCODER_KERNELS = {1: 7, 2: 5, 3: 5}
@@ -147,9 +149,12 @@ def parameter_count(model):
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-def build(spec, **overrides):
+def build(spec, seed=0, **overrides):
+    """The network holding the harness's neutral initial weights (methods/training.py) of
+    `seed`, in eval mode; predict loads trained weights over them."""
     params = {**spec.get("params", {}), **overrides}
-    model = PConvUNet(layers=params["layers"], width=params["width"])
+    model = training.initialised("torch", lambda: PConvUNet(params["layers"], params["width"]),
+                                 seed)
     model.eval()
     return model
 

@@ -18,10 +18,7 @@ RESUME = "resume_paddle.pdparams"
 
 def build_model(params, seed, device):
     """The network with the framework-neutral initial weights of training.init_state."""
-    model = model_paddle.PConvUNet(layers=params["layers"], width=params["width"])
-    shapes = {name: value.shape for name, value in checkpoint.paddle_state(model).items()}
-    checkpoint.load_paddle(model, training.init_state(shapes, seed))
-    return model
+    return model_paddle.build({"params": params}, seed=seed)
 
 
 def train_step(model, vgg, optimizer, image, hole, device, fast):

@@ -17,10 +17,7 @@ RESUME = "resume_torch.pt"
 
 def build_model(params, seed, device):
     """The network with the framework-neutral initial weights of training.init_state."""
-    model = model_torch.PConvUNet(layers=params["layers"], width=params["width"])
-    shapes = {name: value.shape for name, value in checkpoint.torch_state(model).items()}
-    checkpoint.load_torch(model, training.init_state(shapes, seed))
-    return model.to(device)
+    return model_torch.build({"params": params}, seed=seed).to(device)
 
 
 def train_step(model, vgg, optimizer, image, hole, device, fast):
