@@ -1,6 +1,13 @@
 """Paddle's BatchNorm2D made to train like torch.nn.BatchNorm2d, for every method's paddle port."""
+import warnings
+
 import paddle
 from paddle import nn
+
+# paddle's BatchNorm warns at every training forward that it tracks the running statistics
+# (paddle/nn/layer/norm.py), which is what both ports want; the notice only fills the logs.
+warnings.filterwarnings("ignore", message="When training, we now always track global mean",
+                        category=UserWarning)
 
 
 class BatchNorm2D(nn.BatchNorm2D):
