@@ -86,3 +86,26 @@ def method_input(image, mask, spec):
     if spec["sees_ground_truth"]:
         return image
     return (image * (1.0 - mask)).astype(np.float32)
+
+
+def resolve_inference(spec, overrides):
+    """The method's inference options (spec.yaml `inference`) updated by overrides (from
+    configs/config.yaml `inference`, via predict --inference); a key the spec does not have, or
+    a value of another kind than the default, is an error."""
+    options = dict(spec.get("inference", {}))
+    unknown = sorted(set(overrides) - set(options))
+    if unknown:
+        raise ValueError(f"{unknown} not among the inference options of "
+                         f"methods/{spec['id']}/spec.yaml ({sorted(options)})")
+    for key, value in overrides.items():  # "false" (a string) would switch an option on
+        if kind(value) != kind(options[key]):
+            raise ValueError(f"{key} of methods/{spec['id']} must be a "
+                             f"{kind(options[key])} like its default {options[key]!r}, "
+                             f"got {value!r}")
+    return {**options, **overrides}
+
+
+def kind(value):
+    """boolean, number or the type's name: what an inference option's override must match."""
+    return ("boolean" if isinstance(value, bool) else "number"
+            if isinstance(value, (int, float)) else type(value).__name__)

@@ -56,17 +56,6 @@ def composite(pred, image, mask):
     return np.clip(pred, 0.0, 1.0) * mask + image * (1.0 - mask)
 
 
-def resolve_inference(spec, overrides):
-    """The method's inference options (spec.yaml `inference`) updated by overrides; a key the
-    spec does not have is an error."""
-    options = dict(spec.get("inference", {}))
-    unknown = sorted(set(overrides) - set(options))
-    if unknown:
-        raise ValueError(f"--inference: {unknown} not among the inference options of "
-                         f"methods/{spec['id']}/spec.yaml ({sorted(options)})")
-    return {**options, **overrides}
-
-
 def load_model(spec, framework, checkpoint_path, inference):
     """build() the model with its inference options; a learned one gets the trained weights and
     the model params they were trained with (recorded in the checkpoint's metadata)."""
@@ -115,7 +104,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     started = time.time()
-    inference = resolve_inference(methods.load_spec(args.method), json.loads(args.inference))
+    inference = methods.resolve_inference(methods.load_spec(args.method),
+                                          json.loads(args.inference))
     pairs = predict(args.method, args.framework, args.images, args.masks, args.out,
                     args.batch_size, args.checkpoint, inference)
     provenance = {**vars(args), **environment(), "inference": inference, "items": len(pairs),

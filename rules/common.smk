@@ -52,14 +52,17 @@ def check_training():
 
 
 def check_inference():
-    """Stop before any job runs when `inference` names an unknown method or option."""
+    """Stop before any job runs when `inference` names an unknown method or option, or gives an
+    option a value of another kind than its default (the predict stage's own check)."""
     for dataset, entries in config.get("inference", {}).items():
         for method, overrides in entries.items():
-            known = set(METHODS.get(method, {}).get("inference", {}))
-            if method not in METHODS or set(overrides) - known:
-                raise ValueError(
-                    f"configs/config.yaml inference.{dataset}.{method}: '{method}' must be a "
-                    f"method and every key one of its inference options {sorted(known)}")
+            if method not in METHODS:
+                raise ValueError(f"configs/config.yaml inference.{dataset}.{method}: no method "
+                                 f"'{method}' (methods/{method}/spec.yaml)")
+            try:
+                methods.resolve_inference(METHODS[method], overrides)
+            except ValueError as err:
+                raise ValueError(f"configs/config.yaml inference.{dataset}.{method}: {err}")
 
 
 check_training()

@@ -110,3 +110,13 @@ def test_build_neither_draws_from_the_global_generator_nor_depends_on_it(method_
     if spec["kind"] == "learned":
         np.testing.assert_array_equal(module.inpaint(model, image * (1 - mask), mask),
                                       module.inpaint(again, image * (1 - mask), mask))
+
+
+def test_inference_options_are_checked_by_name_and_kind():
+    spec = methods.load_spec("glcic")
+    assert methods.resolve_inference(spec, {}) == {"postprocess": True}
+    assert methods.resolve_inference(spec, {"postprocess": False}) == {"postprocess": False}
+    with pytest.raises(ValueError, match="sharpen.*not among the inference options"):
+        methods.resolve_inference(spec, {"sharpen": True})
+    with pytest.raises(ValueError, match="postprocess of methods/glcic must be a boolean"):
+        methods.resolve_inference(spec, {"postprocess": "false"})  # a truthy string

@@ -4,11 +4,13 @@ Every draw is a pure function of (seed, step), as in methods/training.py, so bot
 same batches and a resumed run sees what an uninterrupted one would.
 
 Holes (setting `holes`):
-- "rectangles", the paper's ("Training"): a local patch of half the image side (128 of 256 px)
-  at a random place, and inside it one rectangular hole with each side drawn uniformly in
-  [96, 128] px at 256 px, i.e. [3/8, 1/2] of the image side at any resolution.
-- "irregular": the harness's free-form masks (methods/training.sample_batch); the local patch
-  is centred on the hole's bounding box, moved inside the image.
+- "rectangles", the paper's ("Training"): one rectangular hole at a random place, each side
+  drawn uniformly in [96, 128] px at 256 px, i.e. [3/8, 1/2] of the image side at any
+  resolution.
+- "irregular": the harness's free-form masks (methods/training.sample_batch).
+The local discriminator's patch, half the image side (128 of 256 px), is "centered around the
+completed region" (paper, Sec. 3.2): centred on the hole's bounding box, moved inside the image
+where the hole lies near an edge (a hole of at most half the side then stays inside it).
 The real images' local patches are drawn uniformly (the paper's Algorithm 1 draws a second set
 of random holes, M_d, only for their position).
 """
@@ -31,17 +33,14 @@ def hole_side_range(size):
 
 
 def rectangles(rng, batch_size, size):
-    """(holes (N,1,H,W) float32, patch corners (N,2)): one rectangle inside each local patch."""
-    patch = local_size(size)
+    """Holes (N,1,H,W) float32: one rectangle each, at a uniformly drawn place."""
     low, high = hole_side_range(size)
-    corners = rng.integers(0, size - patch + 1, (batch_size, 2))
-    sides = rng.integers(low, high + 1, (batch_size, 2))
     holes = np.zeros((batch_size, 1, size, size), np.float32)
-    for hole, (top, left), (height, width) in zip(holes, corners, sides):
-        row = top + rng.integers(0, patch - height + 1)
-        col = left + rng.integers(0, patch - width + 1)
+    for hole in holes:
+        height, width = rng.integers(low, high + 1, 2)
+        row, col = rng.integers(0, size - height + 1), rng.integers(0, size - width + 1)
         hole[0, row:row + height, col:col + width] = 1
-    return holes, corners
+    return holes
 
 
 def patches_around(holes, size):
@@ -61,13 +60,12 @@ def sample_batch(images, step, settings, seed):
     if settings["holes"] == "irregular":
         image, hole = training.sample_batch(images, step, batch_size, seed)
         rng = np.random.default_rng([seed, training.TRAIN_STREAM, step, PATCHES])
-        fake = patches_around(hole, size)
     else:
         rng = training.step_rng(seed, step)
         image = training.sample_images(images, rng, batch_size)
-        hole, fake = rectangles(rng, batch_size, size)
+        hole = rectangles(rng, batch_size, size)
     real = rng.integers(0, size - local_size(size) + 1, (batch_size, 2))
-    return image, hole, fake, real
+    return image, hole, patches_around(hole, size), real
 
 
 def phase(step, settings):

@@ -32,6 +32,7 @@ COMPLETION_LAYERS = [
     ("conv", 3, 8, 1, 4), ("conv", 3, 16, 1, 4), ("conv", 3, 1, 1, 4), ("conv", 3, 1, 1, 4),
     ("deconv", 4, 1, 2, 2), ("conv", 3, 1, 1, 2), ("deconv", 4, 1, 2, 1), ("conv", 3, 1, 1, 0.5),
 ]
+SIZE_MULTIPLE = 4  # two stride-2 convolutions, two stride-1/2 deconvolutions
 # Table 2: 5x5 convolutions with stride 2, outputs 64, 128, 256, 512, 512, ... (x width / 64).
 DISCRIMINATOR_KERNEL = 5
 MAX_DOUBLINGS = 3
@@ -77,6 +78,10 @@ class CompletionNetwork(nn.Module):
         self.output = nn.Conv2d(in_ch, IMAGE_CHANNELS, 3, 1, padding=1)
 
     def forward(self, image, hole):
+        if image.shape[2] % SIZE_MULTIPLE or image.shape[3] % SIZE_MULTIPLE:
+            raise ValueError(f"the GLCIC completion network halves the image twice and doubles "
+                             f"it back: height and width must be multiples of {SIZE_MULTIPLE}, "
+                             f"got {tuple(image.shape[2:])}")
         x = image * (1 - hole) + self.mean_pixel * hole
         x = torch.cat([x, hole], 1)
         for i in range(1, len(COMPLETION_LAYERS) + 1):

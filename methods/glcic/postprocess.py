@@ -28,6 +28,9 @@ def to_uint8(image_chw):
 
 def blend_one(completion, image, hole):
     """completion, image: (3,H,W) in [0,1]; hole: (H,W) bool. Returns (3,H,W) in [0,1]."""
+    if completion.shape != image.shape:
+        raise ValueError(f"post-processing: completion {completion.shape} and image "
+                         f"{image.shape} differ in shape")
     if not hole.any():
         return completion
     known = to_uint8(image * (1 - hole))
@@ -38,9 +41,13 @@ def blend_one(completion, image, hole):
     source = cv2.copyMakeBorder(to_uint8(completion), **pad)
     target = cv2.copyMakeBorder(filled, **pad)
     region = cv2.copyMakeBorder(hole8, **pad)
+    # seamlessClone clears the mask's outermost pixels and then centres the bounding box of
+    # what is left at `center` (integer halves); clearing them here first makes the box the
+    # one it uses, so its own centre pastes every pixel back where it came from (a box taken
+    # before the clearing puts a hole on the image border one pixel off).
+    region[[0, -1], :] = 0
+    region[:, [0, -1]] = 0
     x, y, w, h = cv2.boundingRect(region)
-    # seamlessClone centres the mask's bounding box at `center` (integer halves), so the
-    # box's own centre pastes every pixel back where it came from.
     out = cv2.seamlessClone(source, target, region, (x + w // 2, y + h // 2), cv2.NORMAL_CLONE)
     out = out[BORDER:-BORDER, BORDER:-BORDER]
     return out.transpose(2, 0, 1).astype(np.float32) / 255

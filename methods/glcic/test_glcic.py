@@ -110,17 +110,24 @@ def test_the_hole_is_filled_with_the_mean_pixel_before_the_network(port):
     np.testing.assert_array_equal(a, b)
 
 
-def test_training_rectangles_have_the_paper_sizes_inside_the_local_patch():
-    # 256 px: local patch 128, hole sides in [96, 128] (paper, "Training").
+def test_training_rectangles_have_the_paper_sizes_and_a_patch_centred_on_them():
+    # 256 px: local patch 128, hole sides in [96, 128] (paper, "Training" and Sec. 3.2).
     assert batches.local_size(256) == 128 and batches.hole_side_range(256) == (96, 128)
     assert batches.hole_side_range(128) == (48, 64)
-    holes, corners = batches.rectangles(np.random.default_rng([6]), 64, 128)
+    images = np.zeros((3, 3, 128, 128), np.float32)
+    _, holes, corners, _ = batches.sample_batch(images, 0, {"batch_size": 64,
+                                                            "holes": "rectangles"}, seed=0)
+    centred = 0
     for hole, (top, left) in zip(holes, corners):
         rows, cols = np.nonzero(hole[0])
         height, width = rows.max() - rows.min() + 1, cols.max() - cols.min() + 1
         assert 48 <= height <= 64 and 48 <= width <= 64 and hole.sum() == height * width
-        assert top <= rows.min() and rows.max() < top + 64
+        assert top <= rows.min() and rows.max() < top + 64  # the patch holds the whole hole
         assert left <= cols.min() and cols.max() < left + 64
+        # centred on the hole (to the pixel) unless the image edge moved it
+        centred += abs(2 * top + 64 - rows.min() - rows.max() - 1) <= 1 and \
+            abs(2 * left + 64 - cols.min() - cols.max() - 1) <= 1
+    assert 0 < centred < 64 and {0, 64} <= set(corners.ravel())  # both cases occur
 
 
 def test_irregular_training_holes_get_a_patch_around_them():
@@ -164,14 +171,39 @@ def test_poisson_blending_removes_a_colour_offset_inside_the_hole():
     assert np.abs(out - image)[:, ~hole].max() <= 0.5 / 255 + 1e-6  # outside: 8-bit rounding
 
 
-def test_poisson_blending_handles_a_hole_on_the_image_border():
-    image = ramp_image().astype(np.float32)
+def gradients(image):
+    return np.concatenate([np.diff(image, axis=1)[:, :, :-1], np.diff(image, axis=2)[:, :-1]])
+
+
+@pytest.mark.parametrize("box", [(20, 40, 10, 50), (0, 25, 0, 17), (0, 24, 0, 16),
+                                 (40, 64, 48, 64), (0, 25, 10, 30), (39, 64, 0, 33)])
+def test_poisson_blending_keeps_the_completion_where_it_was(box):
+    """Inside the hole the blend keeps the completion's gradients (that is what Poisson blending
+    does), so a striped completion must line up with its own stripes, not with a copy moved by
+    one pixel; holes on the border with odd and even sides included (seamlessClone clears its
+    mask's outer pixels, which moved some of them by one pixel)."""
+    rows, cols = np.mgrid[0:64, 0:64]
+    image = np.stack([0.5 + 0.1 * cols / 63, 0.4 + 0.1 * rows / 63, 0.5 + 0 * rows])
+    stripes = np.stack([0.5 + 0.3 * np.sin(cols * 2 * np.pi / 6),
+                        0.5 + 0.3 * np.sin(rows * 2 * np.pi / 5),
+                        0.5 + 0.2 * np.sin((rows + cols) * 2 * np.pi / 7)])
     mask = np.zeros((1, 1, 64, 64), np.float32)
-    mask[..., 0:24, 0:16] = 1
-    completion = np.clip(image + 0.2 * mask[0], 0, 1)[None]
-    out = postprocess.blend(completion, image[None], mask)[0]
-    hole = mask[0, 0] > 0
-    assert out.shape == image.shape and np.isfinite(out).all()
-    # Beyond the image edge the boundary value is the fast-marching fill, not the image,
-    # so the offset is only reduced there: to a quarter of it on average.
-    assert np.abs(out - image)[:, hole].mean() < 0.05
+    mask[..., box[0]:box[1], box[2]:box[3]] = 1
+    completion = np.where(mask[0] > 0, stripes, image).astype(np.float32)[None]
+    out = postprocess.blend(completion, image[None].astype(np.float32), mask)[0]
+    inner = np.zeros((64, 64), bool)  # the hole two pixels in from its edge
+    inner[box[0] + 2:box[1] - 2, box[2] + 2:box[3] - 2] = True
+    inner = inner[:-1, :-1]
+    error = {(dy, dx): np.abs(gradients(out) - gradients(
+        np.roll(completion[0], (dy, dx), axis=(1, 2))))[:, inner].mean()
+        for dy in (-1, 0, 1) for dx in (-1, 0, 1)}
+    moved = min(v for k, v in error.items() if k != (0, 0))
+    assert error[(0, 0)] < 0.7 * moved, error
+
+
+@pytest.mark.parametrize("port", [model_torch, model_paddle], ids=["torch", "paddle"])
+def test_a_size_the_network_cannot_restore_is_refused(port):
+    to = torch.from_numpy if port is model_torch else paddle.to_tensor
+    image, hole = np.zeros((1, 3, 30, 32), np.float32), np.zeros((1, 1, 30, 32), np.float32)
+    with pytest.raises(ValueError, match="multiples of 4, got \\(30, 32\\)"):
+        port.CompletionNetwork(8)(to(image), to(hole))
