@@ -129,12 +129,20 @@ class PConvUNet(nn.Layer):
             valids.append(h_valid)
         h, h_valid = hs[-1], valids[-1]
         for i in range(self.layers, 0, -1):
-            h = F.interpolate(h, scale_factor=2, mode="nearest")
-            h_valid = F.interpolate(h_valid, scale_factor=2, mode="nearest")
+            h = upsample2(h)
+            h_valid = upsample2(h_valid)
             h = paddle.concat([h, hs[i - 1]], 1)
             h_valid = paddle.concat([h_valid, valids[i - 1]], 1)
             h, h_valid = getattr(self, f"dec_{i}")(h, h_valid)
         return h, h_valid
+
+
+def upsample2(x):
+    """Nearest-neighbour x2 upsampling (torch's F.interpolate(scale_factor=2, mode="nearest")),
+    written as reshape + expand: paddle's nearest_interp kernel takes 2.7x as long on the CPU,
+    forward and backward (measured at 8x32x64x64)."""
+    n, c, h, w = x.shape
+    return x.reshape([n, c, h, 1, w, 1]).expand([n, c, h, 2, w, 2]).reshape([n, c, 2 * h, 2 * w])
 
 
 def set_train_mode(model, training, freeze_encoder_bn):
