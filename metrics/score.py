@@ -45,7 +45,7 @@ def load_backbone(loader, name, options, provenance):
 
 
 def item_rows(pairs, images_dir, masks_dir, pred_dir, lpips_model, lpips_status, batch_size):
-    rows, activations = [], {"pred": [], "real": []}
+    rows = []
     for start in tqdm(range(0, len(pairs), batch_size), desc=f"score {pred_dir.name}"):
         batch = pairs.iloc[start:start + batch_size]
         pred = torch.from_numpy(np.stack([read_rgb(pred_dir / f) for f in batch.file]))
