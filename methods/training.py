@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 
 from datasets.io import atomic_write_text, read_rgb, sha256_file
-from methods import checkpoint
 from datasets.masks.buckets import LABELS
 from datasets.masks.generate import irregular_mask
+from methods import checkpoint
 
 
 def load_split(data_dir):

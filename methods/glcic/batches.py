@@ -18,8 +18,20 @@ import numpy as np
 
 from methods import training
 
+HOLES = ("rectangles", "irregular")
 HOLE_SIDE = (3, 8), (1, 2)  # the paper's [96, 128] px at 256 px, as fractions of the side
 PATCHES = 7_457_311  # tags the patch draws of irregular-hole batches apart from the holes'
+
+
+def check(settings):
+    """Refuse settings this schedule cannot mean (a misspelt `holes` would otherwise train on
+    rectangles without a word)."""
+    if settings["holes"] not in HOLES:
+        raise ValueError(f"glcic: holes must be one of {HOLES}, not {settings['holes']!r}")
+    shares = settings["completion_fraction"], settings["discriminator_fraction"]
+    if min(shares) < 0 or sum(shares) > 1:
+        raise ValueError(f"glcic: completion_fraction and discriminator_fraction must be >= 0 "
+                         f"and sum to at most 1, got {shares}")
 
 
 def local_size(size):

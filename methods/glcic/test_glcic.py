@@ -207,3 +207,12 @@ def test_a_size_the_network_cannot_restore_is_refused(port):
     image, hole = np.zeros((1, 3, 30, 32), np.float32), np.zeros((1, 1, 30, 32), np.float32)
     with pytest.raises(ValueError, match="multiples of 4, got \\(30, 32\\)"):
         port.CompletionNetwork(8)(to(image), to(hole))
+
+
+def test_settings_the_schedule_cannot_mean_are_refused():
+    settings = dict(methods.load_spec("glcic")["training"])
+    batches.check(settings)
+    with pytest.raises(ValueError, match="holes must be one of"):
+        batches.check({**settings, "holes": "rectangle"})
+    with pytest.raises(ValueError, match="sum to at most 1"):
+        batches.check({**settings, "completion_fraction": 0.9, "discriminator_fraction": 0.2})

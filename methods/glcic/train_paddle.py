@@ -111,6 +111,7 @@ def train(spec, data, out_dir, *, steps, seed, device, params, settings, backbon
 
 
 def run(data, out_dir, *, steps, seed, device, params, settings):
+    batches.check(settings)
     paddle.set_device("gpu" if device in ("gpu", "cuda") else device)
     images = training.load_split(data)
     nets = build_models(params, seed, images.shape[-1], device)

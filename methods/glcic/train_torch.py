@@ -103,6 +103,7 @@ def train_step(nets, opts, batch, phase, alpha, device, fast):
 
 def train(spec, data, out_dir, *, steps, seed, device, params, settings, backbones):
     """Train from scratch or resume; returns (C's neutral weights, deviations)."""
+    batches.check(settings)
     device = torch.device("cuda" if device == "gpu" else device)
     images = training.load_split(data)
     nets = build_models(params, seed, images.shape[-1], device)
