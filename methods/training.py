@@ -59,7 +59,20 @@ def sample_batch(images, step, batch_size, seed):
     return image, (hole[:, None] > 0).astype(np.float32)
 
 
-def init_state(shapes, seed):
+def patches_around(holes, patch):
+    """Top-left corners (row, column) of patch x patch squares centred on each hole's bounding
+    box (holes: (N,1,H,W)), moved inside the image where the hole lies near an edge: the local
+    critics' view of an irregular hole."""
+    size = holes.shape[-1]
+    corners = []
+    for hole in holes:
+        rows, cols = np.nonzero(hole[0])
+        centre = np.array([rows.min() + rows.max() + 1, cols.min() + cols.max() + 1]) // 2
+        corners.append(np.clip(centre - patch // 2, 0, size - patch))
+    return np.array(corners, dtype=np.int64)
+
+
+def init_state(shapes, seed, scheme="he"):
     """Initial weights as numpy arrays, the same in both frameworks.
 
     Convolution and linear weights: Kaiming normal, fan-in, gain sqrt(2) (He et al. 2015),
@@ -67,11 +80,22 @@ def init_state(shapes, seed):
     does; fan-in is the product of the dimensions after the first, in torch's layout (a
     transposed convolution's (in, out, kh, kw) weight gets out*kh*kw, as torch's own
     initialiser computes it). BatchNorm scale 1, shift 0, running mean 0, variance 1; any other
-    buffer 0. Each array has its own generator, seeded by (seed, crc32 of its name)."""
+    buffer 0. Each array has its own generator, seeded by (seed, crc32 of its name).
+
+    scheme "glorot_uniform" draws convolution and linear weights instead from
+    U(-l, l), l = sqrt(6 / (fan_in + fan_out)) (Glorot & Bengio 2010), with fan_out the first
+    dimension times the kernel size: TensorFlow's default for tf.layers.conv2d and dense, which
+    TensorFlow upstreams (DeepFill v1) trained from."""
+    if scheme not in ("he", "glorot_uniform"):
+        raise ValueError(f"init_state: scheme must be 'he' or 'glorot_uniform', not {scheme!r}")
     state = {}
     for name, shape in shapes.items():
         rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
-        if name.endswith("weight") and len(shape) in (2, 4):
+        if name.endswith("weight") and len(shape) in (2, 4) and scheme == "glorot_uniform":
+            fan_in, fan_out = int(np.prod(shape[1:])), shape[0] * int(np.prod(shape[2:]))
+            limit = np.sqrt(6.0 / (fan_in + fan_out))
+            value = rng.uniform(-limit, limit, shape)
+        elif name.endswith("weight") and len(shape) in (2, 4):
             fan_in = int(np.prod(shape[1:]))
             value = rng.normal(0.0, np.sqrt(2.0 / fan_in), shape)
         elif name.endswith(("weight", "running_var")):
@@ -106,13 +130,13 @@ def untouched_global_rng(framework):
             paddle.set_rng_state(saved)
 
 
-def initialised(framework, factory, seed):
-    """factory() built inside untouched_global_rng, holding init_state(seed)."""
+def initialised(framework, factory, seed, scheme="he"):
+    """factory() built inside untouched_global_rng, holding init_state(seed, scheme)."""
     with untouched_global_rng(framework):
         net = factory()
     state = (checkpoint.torch_state if framework == "torch" else checkpoint.paddle_state)(net)
     load = checkpoint.load_torch if framework == "torch" else checkpoint.load_paddle
-    load(net, init_state({name: value.shape for name, value in state.items()}, seed))
+    load(net, init_state({name: value.shape for name, value in state.items()}, seed, scheme))
     return net
 
 

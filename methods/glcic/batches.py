@@ -55,17 +55,6 @@ def rectangles(rng, batch_size, size):
     return holes
 
 
-def patches_around(holes, size):
-    """Patch corners centred on each hole's bounding box, clipped to the image."""
-    patch = local_size(size)
-    corners = []
-    for hole in holes:
-        rows, cols = np.nonzero(hole[0])
-        centre = np.array([rows.min() + rows.max() + 1, cols.min() + cols.max() + 1]) // 2
-        corners.append(np.clip(centre - patch // 2, 0, size - patch))
-    return np.array(corners, dtype=np.int64)
-
-
 def sample_batch(images, step, settings, seed):
     """(image, hole, fake corners, real corners) for one step."""
     size, batch_size = images.shape[-1], settings["batch_size"]
@@ -77,7 +66,7 @@ def sample_batch(images, step, settings, seed):
         image = training.sample_images(images, rng, batch_size)
         hole = rectangles(rng, batch_size, size)
     real = rng.integers(0, size - local_size(size) + 1, (batch_size, 2))
-    return image, hole, patches_around(hole, size), real
+    return image, hole, training.patches_around(hole, local_size(size)), real
 
 
 def phase(step, settings):
