@@ -53,8 +53,8 @@ def test_report_and_tables_are_built_with_every_method_and_bucket(built):
     table = pd.read_csv(built / "reports/demo/summary.csv")
     irregular = table[table.mask_set == "demo_irregular"]
     assert set(irregular.method) == {"mean_fill", "oracle", "telea", "biharmonic", "pconv",
-                                     "glcic"}
-    for method in ("pconv", "glcic"):
+                                     "glcic", "deepfill_v1"}
+    for method in ("pconv", "glcic", "deepfill_v1"):
         assert set(irregular[irregular.method == method].framework) == {"torch", "paddle"}
     assert irregular.bucket.nunique() >= 6
     for suffix in (".md", ".tex"):
