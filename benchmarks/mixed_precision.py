@@ -1,7 +1,7 @@
 """bfloat16 + channels-last against float32 training on a GPU: how far apart do they end?
 
-    python -m benchmarks.mixed_precision [--method pconv|glcic] [--size 256] [--batch 16]
-                                         [--steps 50]
+    python -m benchmarks.mixed_precision [--method pconv|glcic|deepfill_v1] [--size 256]
+                                         [--batch 16] [--steps 50]
 
 Trains the same network from the same initial weights on the same batches (seeded stand-in
 images with the methods' own holes; for pconv one VGG16 with random weights, the same in both
@@ -15,7 +15,10 @@ import argparse
 import numpy as np
 import torch
 
+import methods
 from methods import training
+from methods.deepfill_v1 import model_torch as deepfill_model
+from methods.deepfill_v1 import train_torch as deepfill_train
 from methods.glcic import batches as glcic_batches
 from methods.glcic import model_torch as glcic_model
 from methods.glcic import train_torch as glcic_train
@@ -63,9 +66,24 @@ def run_glcic(fast, data, held_out, steps, batch, device, vgg):
     return losses, glcic_model.inpaint(nets[0], image * (1 - hole), hole)
 
 
+def run_deepfill(fast, data, held_out, steps, batch, device, vgg):
+    """Upstream's schedule (5 critic updates per generator update); the generator's loss."""
+    nets = deepfill_train.build_models({"cnum": 32, "critic_cnum": 64}, 0, data.shape[-1],
+                                       device)
+    for net in nets:
+        net.to(memory_format=torch.channels_last if fast else torch.contiguous_format).train()
+    settings = {**methods.load_spec("deepfill_v1")["training"], "batch_size": batch}
+    opts = deepfill_train.optimizers(nets, settings)
+    losses = [deepfill_train.train_step(nets, opts, data, s, settings, 0, device, fast)["g_loss"]
+              for s in range(steps)]
+    nets[0].eval()
+    image, hole = held_out
+    return losses, deepfill_model.inpaint(nets[0], image * (1 - hole), hole)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--method", choices=["pconv", "glcic"], default="glcic")
+    parser.add_argument("--method", choices=["pconv", "glcic", "deepfill_v1"], default="glcic")
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--steps", type=int, default=50)
@@ -76,7 +94,7 @@ def main():
     data = images(args.size, 4 * args.batch, 0)
     held_image = images(args.size, 8, 1)
     held_out = training.sample_batch(held_image, 0, 8, seed=99)
-    run = run_pconv if args.method == "pconv" else run_glcic
+    run = {"pconv": run_pconv, "glcic": run_glcic, "deepfill_v1": run_deepfill}[args.method]
     # One VGG16 for both modes (its random weights are drawn once): only the network's
     # precision differs between the two runs.
     vgg = loss_torch.Vgg16Features().to(device) if args.method == "pconv" else None

@@ -1,6 +1,6 @@
 """Training throughput of the learned methods (torch ports): float32 vs bfloat16 + channels-last.
 
-    python -m benchmarks.train_speed [--method pconv|glcic] [--size 256] [--batch 16]
+    python -m benchmarks.train_speed [--method pconv|glcic|deepfill_v1] [--size 256] [--batch 16]
                                      [--steps 20] [--device cuda]
 
 Times whole optimiser steps after warm-up steps, at the papers' network sizes, and prints
@@ -11,6 +11,10 @@ images/s for each mode and their ratio. bfloat16 + channels-last runs only on a 
 - glcic: a phase-3 step (completion network forward, one discriminator update, one completion
   update through the discriminator; 80% of the paper's schedule) and a phase-1 step (completion
   network alone), width 64, ADADELTA.
+- deepfill_v1: a critic update (generator forward, both WGAN critics on real and completed
+  images, gradient penalties, Adam) and a generator update (coarse and refined outputs, the
+  reconstruction losses, the critics' scores, Adam), cnum 32 / critic cnum 64; upstream's
+  iteration is 5 critic updates and 1 generator update, whose rate is printed too.
 A script that prints figures, not a test.
 """
 import argparse
@@ -19,7 +23,10 @@ import time
 import numpy as np
 import torch
 
+import methods
 from methods import training
+from methods.deepfill_v1 import batches as deepfill_batches
+from methods.deepfill_v1 import train_torch as deepfill_train
 from methods.glcic import batches as glcic_batches
 from methods.glcic import train_torch as glcic_train
 from methods.pconv import loss_torch, model_torch, train_torch
@@ -57,6 +64,22 @@ def glcic_step(device, fast, size, batch, phase):
                                                fast)
 
 
+def deepfill_step(device, fast, size, batch, kind):
+    nets = deepfill_train.build_models({"cnum": 32, "critic_cnum": 64}, 0, size, device)
+    for net in nets:
+        net.to(memory_format=torch.channels_last if fast else torch.contiguous_format).train()
+    spec = methods.load_spec("deepfill_v1")["training"]
+    settings = {**spec, "batch_size": batch}
+    opts = deepfill_train.optimizers(nets, settings)
+    images = stand_in_images(size, batch)
+    drawn = [deepfill_batches.sample_batch(images, s, settings, 0) for s in range(4)]
+    if kind == "critic":
+        return lambda step: deepfill_train.critic_step(nets, opts[1], drawn[step % 4], settings,
+                                                       device, fast)
+    return lambda step: deepfill_train.generator_step(nets, opts[0], drawn[step % 4], settings,
+                                                      device, fast)
+
+
 def images_per_second(step, device, batch, steps, warmup):
     for i in range(warmup + steps):
         if i == warmup:
@@ -71,7 +94,7 @@ def images_per_second(step, device, batch, steps, warmup):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--method", choices=["pconv", "glcic"], default="pconv")
+    parser.add_argument("--method", choices=["pconv", "glcic", "deepfill_v1"], default="pconv")
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--steps", type=int, default=20)
@@ -83,18 +106,31 @@ def main():
     print(f"{args.method}/torch training, {args.size}x{args.size}, batch {args.batch}, "
           f"{args.steps} timed steps, {name}, torch {torch.__version__}")
     torch.backends.cudnn.benchmark = True
-    cases = ([("", lambda fast: pconv_step(device, fast, args.size, args.batch))]
-             if args.method == "pconv" else
-             [(f"phase {p}: ", lambda fast, p=p: glcic_step(device, fast, args.size, args.batch,
-                                                            p)) for p in (3, 1)])
+    if args.method == "pconv":
+        cases = [("", lambda fast: pconv_step(device, fast, args.size, args.batch))]
+    elif args.method == "glcic":
+        cases = [(f"phase {p}: ", lambda fast, p=p: glcic_step(device, fast, args.size,
+                                                               args.batch, p)) for p in (3, 1)]
+    else:
+        cases = [(f"{k} update: ", lambda fast, k=k: deepfill_step(device, fast, args.size,
+                                                                   args.batch, k))
+                 for k in ("critic", "generator")]
+    rates = {}
     for label, make in cases:
         timing = (device, args.batch, args.steps, args.warmup)
         base = images_per_second(make(False), *timing)
+        rates.setdefault("float32", []).append(base)
         print(f"{label}float32                  : {base:8.1f} images/s")
         if device.type == "cuda":
             fast = images_per_second(make(True), *timing)
+            rates.setdefault("bfloat16 + channels-last", []).append(fast)
             print(f"{label}bfloat16 + channels-last : {fast:8.1f} images/s "
                   f"({fast / base:.2f}x float32)")
+    if args.method == "deepfill_v1":  # 5 critic updates + 1 generator update per iteration
+        for mode, (critic, generator) in rates.items():
+            seconds = 5 * args.batch / critic + args.batch / generator
+            print(f"upstream iteration, {mode}: {1 / seconds:.2f} iterations/s "
+                  f"({args.batch / seconds:.1f} generator images/s)")
 
 
 if __name__ == "__main__":
