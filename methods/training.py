@@ -65,7 +65,9 @@ def patches_around(holes, patch):
     critics' view of an irregular hole."""
     size = holes.shape[-1]
     corners = []
-    for hole in holes:
+    for i, hole in enumerate(holes):
+        if not hole.any():
+            raise ValueError(f"patches_around: hole {i} of the batch is empty")
         rows, cols = np.nonzero(hole[0])
         centre = np.array([rows.min() + rows.max() + 1, cols.min() + cols.max() + 1]) // 2
         corners.append(np.clip(centre - patch // 2, 0, size - patch))

@@ -34,9 +34,10 @@ def nearest_indices(size_in, size_out):
     if size_out == 1:
         return np.zeros(1, np.int64)
     scale = np.float32(size_in - 1) / np.float32(size_out - 1)
-    # roundf (half away from zero) of a float32 product, clamped to the last input pixel
-    position = np.arange(size_out, dtype=np.float32) * scale
-    return np.minimum(np.floor(position + np.float32(0.5)), size_in - 1).astype(np.int64)
+    # roundf (half away from zero) of the float32 product, clamped to the last input pixel; the
+    # + 0.5 in float64, since in float32 0.49999997 + 0.5 would round up to 1
+    position = (np.arange(size_out, dtype=np.float32) * scale).astype(np.float64)
+    return np.minimum(np.floor(position + 0.5), size_in - 1).astype(np.int64)
 
 
 def discount_mask(height, width, gamma):

@@ -111,6 +111,9 @@ def contextual_attention(f, b, mask, softmax_scale=layers.ATTENTION["softmax_sca
 
 def attend(f, b, mask, softmax_scale):
     """contextual_attention's arithmetic, in the dtype of its inputs."""
+    if f.shape != b.shape:  # upstream resizes f by its own size; here both share b's
+        raise ValueError(f"contextual attention: f {list(f.shape)} and b {list(b.shape)} "
+                         f"must match")
     rate, ksize = layers.ATTENTION["rate"], layers.ATTENTION["ksize"]
     kernel = 2 * rate
     n, channels, height, width = b.shape

@@ -38,6 +38,9 @@ def test_nearest_resize_uses_aligned_corners():
     down = geometry.nearest_indices(64, 32)
     assert down[15] == 30 and down[16] == 33 and down[31] == 63
     assert list(geometry.nearest_indices(4, 8)) == [0, 0, 1, 1, 2, 2, 3, 3]
+    # 2 -> 379: scale 1/378 in float32 times 189 is 0.49999997 in float32, which roundf takes
+    # to 0 (adding 0.5 in float32 would round it up to 1).
+    assert geometry.nearest_indices(2, 379)[189] == 0
     for size in (16, 32, 128):
         assert np.array_equal(geometry.nearest_indices(size, 2 * size), np.arange(2 * size) // 2)
 
@@ -87,10 +90,14 @@ def test_attention_reconstructs_a_hole_that_copies_the_background(name):
     np.testing.assert_allclose(out[0][:, hole], f[0][:, hole], atol=1e-3)
 
 
-def hard_attention_by_loops(f, b, mask):
-    """Contextual attention written out with loops, as the paper describes it and as upstream's
-    ops compute it, for one image and an infinite softmax scale: each foreground position takes
-    the valid background patch with the largest fused cosine score."""
+def attention_by_loops(f, b, mask, scale=None):
+    """Contextual attention written out with loops, for one image, as upstream's
+    inpaint_ops.py computes it: cosine scores of f's 3x3 patches against b's (both halved),
+    fused along the diagonals of the (foreground, background) plane row-major and then
+    column-major, multiplied by the background patches' validity, softmax(scale x score) times
+    the validity again (upstream's masking: invalid weights 0, but exp(0) in the denominator),
+    and the 4x4 patches of b pasted with those weights, the 4 overlaps averaged. scale None: an
+    infinite scale, each foreground position taking the best valid patch."""
     rows = geometry.nearest_indices(f.shape[1], f.shape[1] // 2)
     cols = geometry.nearest_indices(f.shape[2], f.shape[2] // 2)
     fs, bs, ms = (a[:, rows][:, :, cols] for a in (f, b, mask))
@@ -99,7 +106,7 @@ def hard_attention_by_loops(f, b, mask):
     fp, bp, mp = pad(fs), pad(bs), pad(ms)
     cells = [(i, j) for i in range(h) for j in range(w)]  # row-major, upstream's flattening
     score = np.zeros((h * w, h * w))
-    valid = np.zeros(h * w, bool)
+    valid = np.zeros(h * w)
     for q, (qi, qj) in enumerate(cells):
         patch = bp[:, qi:qi + 3, qj:qj + 3]
         patch = patch / max(np.sqrt((patch ** 2).sum()), 1e-4)
@@ -119,24 +126,53 @@ def hard_attention_by_loops(f, b, mask):
     transposed = diagonal_sum(fused[order])
     fused = np.empty_like(transposed)
     fused[order] = transposed
+    if scale is None:
+        weights = np.zeros_like(fused)
+        weights[np.arange(h * w), np.argmax(np.where(valid > 0, fused, -np.inf), axis=1)] = 1
+    else:
+        logits = scale * fused * valid
+        weights = np.exp(logits - logits.max(axis=1, keepdims=True))
+        weights = weights / weights.sum(axis=1, keepdims=True) * valid
     out = np.zeros((b.shape[0], b.shape[1] + 2, b.shape[2] + 2))
     raw = np.pad(b, ((0, 0), (1, 1), (1, 1)))  # 'SAME' pads the 4x4 stride-2 patches by 1
     for p, (pi, pj) in enumerate(cells):
-        qi, qj = cells[int(np.argmax(np.where(valid, fused[p], -np.inf)))]
-        out[:, 2 * pi:2 * pi + 4, 2 * pj:2 * pj + 4] += raw[:, 2 * qi:2 * qi + 4, 2 * qj:2 * qj + 4]
+        for q, (qi, qj) in enumerate(cells):
+            if weights[p, q]:
+                out[:, 2 * pi:2 * pi + 4, 2 * pj:2 * pj + 4] += \
+                    weights[p, q] * raw[:, 2 * qi:2 * qi + 4, 2 * qj:2 * qj + 4]
     return out[:, 1:-1, 1:-1] / 4
 
 
 @pytest.mark.parametrize("name", PORTS)
 def test_attention_at_a_large_scale_pastes_the_best_matching_patch(name):
+    """Foreground and background differ and the map is not square, so swapped axes or roles
+    show."""
     rng = np.random.default_rng(1)
-    f = rng.random((1, 3, 16, 16)).astype(np.float32)
-    mask = np.zeros((1, 1, 16, 16), np.float32)
-    mask[:, :, 4:10, 6:12] = 1
-    expected = hard_attention_by_loops(f[0], f[0], mask[0])
-    out = numpy(PORTS[name].contextual_attention(tensor(name, f), tensor(name, f),
+    f, b = rng.random((2, 1, 3, 16, 24)).astype(np.float32)
+    mask = np.zeros((1, 1, 16, 24), np.float32)
+    mask[:, :, 4:10, 6:15] = 1
+    expected = attention_by_loops(f[0], b[0], mask[0])
+    out = numpy(PORTS[name].contextual_attention(tensor(name, f), tensor(name, b),
                                                  tensor(name, mask), softmax_scale=1e4))
     np.testing.assert_allclose(out[0], expected, atol=1e-4)
+
+
+@pytest.mark.parametrize("features", ["zero", "faint"])
+@pytest.mark.parametrize("name", PORTS)
+def test_attention_masks_the_hole_as_upstream_does(name, features):
+    """At the default scale, where the softmax is soft: zero features (ReLU zeros) score 0
+    everywhere, so each of the Q background patches gets weight 1/Q and the invalid ones are
+    then zeroed (masking with -inf would give the valid ones 1/valid count instead); faint
+    features give soft, uneven weights."""
+    rng = np.random.default_rng(7)
+    b = rng.random((1, 4, 16, 24)).astype(np.float32)
+    f = np.zeros_like(b) if features == "zero" else 0.05 * rng.random(b.shape, np.float32)
+    mask = np.zeros((1, 1, 16, 24), np.float32)
+    mask[:, :, 2:9, 3:11] = 1
+    expected = attention_by_loops(f[0], b[0], mask[0], scale=10.0)
+    out = numpy(PORTS[name].contextual_attention(tensor(name, f), tensor(name, b),
+                                                 tensor(name, mask)))
+    np.testing.assert_allclose(out[0], expected, atol=1e-5)
 
 
 def test_parity_deepfill_v1_contextual_attention_torch_paddle_random_inputs():
@@ -206,6 +242,30 @@ def test_inpaint_maps_to_minus_one_one_with_the_hole_at_zero(name, monkeypatch):
     assert pred.shape == image.shape and pred.min() >= 0 and pred.max() <= 1
     np.testing.assert_allclose(seen["x"][0, :, 0, 0], 0.5)
     assert (seen["x"][0, :, 4:8, 4:8] == 0).all()
+
+
+@pytest.mark.parametrize("name", PORTS)
+def test_activations_and_clips_are_upstreams(name):
+    """ELU everywhere (values down to -1), ReLU at pmconv6 (the features contextual attention
+    compares: none negative), and both stages clipped to [-1, 1]: output biases of +10 / -10
+    give exactly 1 / -1."""
+    port = PORTS[name]
+    model = port.build({"params": {"cnum": 4}}, seed=2)
+    state = (checkpoint.torch_state if name == "torch" else checkpoint.paddle_state)(model)
+    state["coarse.conv17.conv.bias"][:] = 10
+    state["merge.allconv17.conv.bias"][:] = -10
+    (checkpoint.load_torch if name == "torch" else checkpoint.load_paddle)(model, state)
+    rng = np.random.default_rng(8)
+    x = rng.normal(size=(2, 5, 32, 32)).astype(np.float32)
+    elu = numpy(model.attention_in.pmconv5(model.attention_in.pmconv4_downsample(
+        model.attention_in.pmconv3(model.attention_in.pmconv2_downsample(
+            model.attention_in.pmconv1(tensor(name, x)))))))
+    relu = numpy(model.attention_in(tensor(name, x)))
+    assert -1 <= elu.min() < -0.1 and relu.min() == 0 and (relu == 0).mean() > 0.1
+    mask = np.zeros((2, 1, 32, 32), np.float32)
+    mask[:, :, 8:20, 8:24] = 1
+    coarse, refined = model(tensor(name, x[:, :3] * (1 - mask)), tensor(name, mask))
+    assert (numpy(coarse) == 1).all() and (numpy(refined) == -1).all()
 
 
 @pytest.mark.parametrize("name", PORTS)

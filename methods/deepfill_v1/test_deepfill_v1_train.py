@@ -163,3 +163,91 @@ def test_deepfill_v1_resumed_run_ends_with_the_same_weights(split, tmp_path, mon
         np.testing.assert_array_equal(resumed[key], full[key], err_msg=key)
     assert (tmp_path / "cut" / "log.jsonl").read_text() == \
         (tmp_path / "full" / "log.jsonl").read_text()
+
+
+def linear_nets(name, size, seed=8):
+    """A generator whose outputs are 0 (so the completed image is the input with its hole at 0)
+    and critics D(x) = <w, x>: every WGAN quantity is then a hand-computable sum."""
+    rng = np.random.default_rng(seed)
+    weights = [rng.normal(size=(1, 3, s, s)).astype(np.float32) * 0.1 for s in (size // 2, size)]
+    if name == "torch":
+        class Zero(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.p = torch.nn.Parameter(torch.zeros(()))
+
+            def forward(self, x, mask):
+                return x * 0 + self.p, x * 0 + self.p
+
+        class Linear(torch.nn.Module):
+            def __init__(self, w):
+                super().__init__()
+                self.w = torch.nn.Parameter(torch.tensor(w))  # a copy: Adam steps it in place
+
+            def forward(self, x):
+                return (x * self.w).sum((1, 2, 3))[:, None]
+
+        class Pair(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.local_critic, self.global_critic = Linear(weights[0]), Linear(weights[1])
+
+            def forward(self, local, whole):
+                return self.local_critic(local), self.global_critic(whole)
+    else:
+        class Zero(paddle.nn.Layer):
+            def __init__(self):
+                super().__init__()
+                self.p = self.create_parameter(
+                    [1], default_initializer=paddle.nn.initializer.Constant(0.0))
+
+            def forward(self, x, mask):
+                return x * 0 + self.p, x * 0 + self.p
+
+        class Linear(paddle.nn.Layer):
+            def __init__(self, w):
+                super().__init__()
+                self.w = self.create_parameter(list(w.shape))
+                self.w.set_value(w)
+
+            def forward(self, x):
+                return (x * self.w).sum((1, 2, 3))[:, None]
+
+        class Pair(paddle.nn.Layer):
+            def __init__(self):
+                super().__init__()
+                self.local_critic, self.global_critic = Linear(weights[0]), Linear(weights[1])
+
+            def forward(self, local, whole):
+                return self.local_critic(local), self.global_critic(whole)
+    return (Zero(), Pair()), weights
+
+
+@pytest.mark.parametrize("name", PORTS)
+def test_wgan_terms_have_upstreams_signs_and_inputs(split, name):
+    """Critic loss E D(completed) - E D(real) for each critic (upstream gan_wgan_loss), the
+    local critic on the box, the penalty on the hole (the box's part for the local critic);
+    generator term -E D_global(completed) - E D_local(completed box)."""
+    images = training.load_split(split)
+    size, side = images.shape[-1], batches.local_size(images.shape[-1])
+    image, hole, corners, _ = batch = batches.sample_batch(images, 0, SETTINGS, seed=0)
+    real = image * 2 - 1
+    fake = real * (1 - hole)
+    crop = lambda x: np.stack([x[i, :, t:t + side, l:l + side]  # noqa: E731
+                               for i, (t, l) in enumerate(corners)])
+    device = torch.device("cpu") if name == "torch" else "cpu"
+    nets, (w_local, w_global) = linear_nets(name, size)
+    opts = PORTS[name].optimizers(nets, SETTINGS)
+    record = PORTS[name].critic_step(nets, opts[1], batch, SETTINGS, device, fast=False)
+    score = lambda w, x: (x * w).sum((1, 2, 3)).mean()  # noqa: E731
+    wgan = (score(w_local, crop(fake)) - score(w_local, crop(real)) +
+            score(w_global, fake) - score(w_global, real))
+    penalty = (np.mean([(np.sqrt((w_local[0] ** 2 * h).sum()) - 1) ** 2 for h in crop(hole)]) +
+               np.mean([(np.sqrt((w_global[0] ** 2 * h).sum()) - 1) ** 2 for h in hole]))
+    assert record["d_wgan"] == pytest.approx(wgan, rel=1e-4, abs=1e-5)
+    assert record["d_penalty"] == pytest.approx(penalty, rel=1e-4)
+    nets, _ = linear_nets(name, size)
+    opts = PORTS[name].optimizers(nets, SETTINGS)
+    record = PORTS[name].generator_step(nets, opts[0], batch, SETTINGS, device, fast=False)
+    adversarial = -score(w_global, fake) - score(w_local, crop(fake))
+    assert record["g_adversarial"] == pytest.approx(adversarial, rel=1e-4, abs=1e-5)
