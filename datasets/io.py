@@ -89,3 +89,33 @@ def read_mask(path):
     if not np.isin(arr, (0, 255)).all():
         raise ValueError(f"{path}: mask is not binary (values other than 0 and 255)")
     return (arr[None] == 255).astype(np.float32)
+
+
+# The crop and resize convention of every real dataset (datasets/*/README.md): the centred square
+# of side min(width, height) (left offset (width - side) // 2, top offset (height - side) // 2),
+# resized to the evaluation resolution with Pillow's bicubic filter, which widens its support
+# when shrinking (antialiased, like torchvision's Resize(antialias=True)); a square image already
+# at the resolution is left untouched.
+CROP_RULE = ("centred square crop of side min(width, height), resized to {size}x{size} with "
+             "Pillow's antialiased bicubic filter (untouched if already {size}x{size})")
+
+
+def square_resize(image, size):
+    """A PIL RGB image -> (size, size, 3) uint8 by CROP_RULE."""
+    width, height = image.size
+    side = min(width, height)
+    left, top = (width - side) // 2, (height - side) // 2
+    if (width, height) != (side, side):
+        image = image.crop((left, top, left + side, top + side))
+    if side != size:
+        image = image.resize((size, size), Image.Resampling.BICUBIC)
+    return np.asarray(image, dtype=np.uint8)
+
+
+def decode_source(data, size):
+    """Encoded image bytes -> (size, size, 3) uint8 by CROP_RULE. Decodes the whole file, so a
+    truncated or corrupt one raises OSError (Pillow refuses truncated files unless
+    ImageFile.LOAD_TRUNCATED_IMAGES is set, which the harness never does)."""
+    with Image.open(io.BytesIO(data)) as im:
+        im.load()
+        return square_resize(im.convert("RGB"), size)

@@ -1,20 +1,21 @@
 """Fixtures shared by the method folders' tests (pytest collects methods/)."""
 import numpy as np
-import pandas as pd
 import pytest
 
-from datasets.io import write_png, write_tsv
+from datasets import store
 
 
 @pytest.fixture(scope="module")
 def split(tmp_path_factory):
-    """A tiny prepared training split: 6 seeded 32x32 images."""
+    """A tiny prepared training split (datasets/store.py): 6 seeded 32x32 images."""
     folder = tmp_path_factory.mktemp("train")
     rng = np.random.default_rng([5, 0])
+    pixels = store.create_train(folder, 6, 32)
     rows = []
     for i in range(6):
         smooth = np.cumsum(rng.random((3, 32, 32)), axis=2) / 32  # ramps: learnable structure
-        rows.append(dict(id=f"t{i}", file=f"t{i}.png",
-                         sha256=write_png(folder / f"t{i}.png", np.clip(smooth, 0, 1))))
-    write_tsv(folder / "manifest.tsv", pd.DataFrame(rows))
+        pixels[i] = np.rint(np.clip(smooth, 0, 1) * 255).astype(np.uint8).transpose(1, 2, 0)
+        rows.append(dict(id=f"t{i}", sha256=store.pixel_sha256(pixels[i])))
+    pixels.flush()
+    store.write_manifest(folder, rows)
     return folder

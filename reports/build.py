@@ -22,7 +22,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m reports.build", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--experiment", required=True, help="a key of experiments: in --config")
-    parser.add_argument("--config", required=True, type=Path)
+    parser.add_argument("--config", required=True, nargs="+", type=Path,
+                        help="configs/config.yaml, then any --configfile given to snakemake, "
+                        "merged in order as Snakemake merges them")
     parser.add_argument("--mask-sets", required=True, type=Path)
     parser.add_argument("--scores", required=True, nargs="+", type=Path,
                         help=".../score/{dataset}/{mask_set}/{method}/{framework}/{weights}.tsv")
@@ -70,8 +72,17 @@ def grid_section(runs: list[inputs.Run], buckets: list[str]) -> str:
     return page.grid_html([run.label for run in runs], rows)
 
 
+def data_notes(record: dict) -> list[str]:
+    """A cited table must say when it was computed on part of a dataset or off its split."""
+    notes = [f"Data: {record['subset']} of dataset {record['dataset']}."] if record.get(
+        "subset") else []
+    if record["split"].startswith("NOT"):
+        notes.append(f"Split: {record['split']}")
+    return notes
+
+
 def mask_set_report(mask_set: str, runs: list[inputs.Run], scores, summary, config: dict,
-                    definition: dict, folder: Path, specs: dict) -> str:
+                    definition: dict, folder: Path, specs: dict, record: dict) -> str:
     """Tables (also written as Markdown and LaTeX), plots and grid of one mask set, as HTML."""
     samples, seed = int(config["bootstrap_samples"]), int(config["seed"])
     positions = bucket_positions(scores[scores["mask_set"] == mask_set])
@@ -79,7 +90,8 @@ def mask_set_report(mask_set: str, runs: list[inputs.Run], scores, summary, conf
     metrics = ordered_metrics(summary, mask_set)
     built = [tables.build_table(summary, mask_set, metric, buckets) for metric in metrics]
     for table in built:  # a cited table must carry its rows' training and inference choices
-        table.notes.extend(training_notes(runs) + inference_notes(runs, specs))
+        table.notes.extend(data_notes(record) + training_notes(runs)
+                           + inference_notes(runs, specs))
     general = captions.general_notes(samples, seed)
     atomic_write_text(folder / f"{mask_set}.md", tables.to_markdown(mask_set, built, general))
     atomic_write_text(folder / f"{mask_set}.tex", tables.to_latex(built, samples))
@@ -90,12 +102,37 @@ def mask_set_report(mask_set: str, runs: list[inputs.Run], scores, summary, conf
                                  grid_section(runs, buckets))
 
 
+def merged_config(paths: list[Path]) -> dict:
+    """The configuration Snakemake ran with: later files override earlier ones, key by key
+    within nested mappings (snakemake.utils.update_config)."""
+    def merge(base: dict, update: dict) -> dict:
+        for key, value in update.items():
+            base[key] = (merge(dict(base.get(key) or {}), value) if isinstance(value, dict)
+                         else value)
+        return base
+    config: dict = {}
+    for path in paths:
+        config = merge(config, yaml.safe_load(path.read_text()) or {})
+    return config
+
+
+def dataset_note(record: dict) -> str:
+    """What the tables were computed on, from the prepare stage's dataset.json."""
+    counts = ", ".join(f"{split} {n:,}" for split, n in record["counts"].items())
+    subset = (f' <strong>{escape(record["subset"])}</strong> (allow_subset: true).'
+              if record.get("subset") else "")
+    return (f"<p>Data: <code>{escape(record['dataset'])}</code> at {record['resolution']} px "
+            f"({escape(record['crop'])}); images per split: {counts}.{subset} Split: "
+            f"{escape(record['split'])}</p>")
+
+
 def intro_section(name: str, experiment: dict, mask_sets: list[str], runs: list,
-                  folder: Path) -> str:
+                  folder: Path, record: dict) -> str:
     files = ["summary.csv"] + [f"{m}.{ext}" for m in mask_sets for ext in ("md", "tex")]
     return (f"<p>Experiment <code>{escape(name)}</code>: dataset "
             f"<code>{escape(experiment['dataset'])}</code>, mask sets "
             f"{escape(', '.join(mask_sets))}; {len(runs)} score tables.</p>"
+            + dataset_note(record) +
             '<p class="note">The same tables as CSV (raw, unscaled values), Markdown and LaTeX '
             f"(booktabs), and the plots as PNG, are in {escape(str(folder))}/: "
             f"{escape(', '.join(files))}.</p>")
@@ -177,13 +214,15 @@ def provenance_rows(args, config: dict, mask_defs: dict, runs: list, argv: list[
              ("bootstrap resamples", str(config["bootstrap_samples"]))]
     seeds += [(f"mask set {m}", str(mask_defs.get(m, {}).get("seed", "none (deterministic)")))
               for m in mask_sets]
-    digests = [(str(args.config), provenance.sha256(args.config)),
-               (str(args.mask_sets), provenance.sha256(args.mask_sets))]
+    digests = [(str(path), provenance.sha256(path)) for path in args.config]
+    digests.append((str(args.mask_sets), provenance.sha256(args.mask_sets)))
     digests += [(f"masks/{m}/manifest.tsv", provenance.sha256(runs[0].root / "masks" / m /
                                                               "manifest.tsv"))
                 for m in mask_sets]
     test_manifest = runs[0].root / "data" / dataset / "test" / "manifest.tsv"
     digests.append((f"data/{dataset}/test/manifest.tsv", provenance.sha256(test_manifest)))
+    record = runs[0].root / "data" / dataset / "dataset.json"
+    digests.append((f"data/{dataset}/dataset.json", provenance.sha256(record)))
     scored = [(f"{run.mask_set}: {run.label}",
                "\n".join([f"score table sha256: {provenance.sha256(run.path)}",
                           *provenance.score_provenance(run.provenance)]))
@@ -198,10 +237,11 @@ def provenance_rows(args, config: dict, mask_defs: dict, runs: list, argv: list[
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
-    config = yaml.safe_load(args.config.read_text())
+    config = merged_config(args.config)
     mask_defs = yaml.safe_load(args.mask_sets.read_text())
     if args.experiment not in config["experiments"]:
-        raise SystemExit(f"experiment '{args.experiment}' not in {args.config}")
+        named = " + ".join(map(str, args.config))
+        raise SystemExit(f"experiment '{args.experiment}' not in {named}")
     experiment = config["experiments"][args.experiment]
     runs = [inputs.parse_score_path(path) for path in args.scores]
     inputs.check_runs(runs, experiment, args.experiment)
@@ -212,11 +252,13 @@ def main(argv: list[str] | None = None) -> None:
     check_unique(scores)
     summary = summarise(scores, int(config["seed"]), int(config["bootstrap_samples"]))
     folder = args.out.parent / args.experiment
-    sections = [intro_section(args.experiment, experiment, mask_sets, runs, folder),
+    record = json.loads((runs[0].root / "data" / runs[0].dataset / "dataset.json").read_text())
+    sections = [intro_section(args.experiment, experiment, mask_sets, runs, folder, record),
                 page.methods_section(methods_rows(runs, specs), inference_notes(runs, specs)),
                 page.metrics_section()]
     sections += [mask_set_report(m, [r for r in runs if r.mask_set == m], scores, summary,
-                                 config, mask_defs.get(m, {}), folder, specs) for m in mask_sets]
+                                 config, mask_defs.get(m, {}), folder, specs, record)
+                 for m in mask_sets]
     csv = tables.to_csv(summary, mask_sets, bucket_positions(scores))
     atomic_write_text(folder / "summary.csv", csv)
     sections.append(page.provenance_section(provenance_rows(args, config, mask_defs, runs, argv)))

@@ -7,8 +7,9 @@ import yaml
 from snakemake.exceptions import WorkflowError
 
 import methods
+from datasets.masks import nvidia
 from datasets.masks.buckets import bucket_index
-from datasets.prepare import DatasetMissing, recipe, require
+from datasets.prepare import DatasetMissing, require, settings
 
 MASK_SETS = yaml.safe_load(open("configs/mask_sets.yaml"))
 validate(MASK_SETS, "../configs/mask_sets.schema.yaml")  # relative to this file
@@ -26,7 +27,7 @@ def check_experiment(name):
         problems.append(f"dataset '{exp['dataset']}' has no recipe datasets/"
                         f"{exp['dataset']}/prepare.py")
     else:
-        resolution = recipe(exp["dataset"]).RESOLUTION
+        resolution = settings(exp["dataset"], config)["resolution"]
         problems += [f"mask set '{m}' is {MASK_SETS[m]['resolution']} px but dataset "
                      f"'{exp['dataset']}' is {resolution} px" for m in exp["mask_sets"]
                      if m in MASK_SETS and MASK_SETS[m]["resolution"] != resolution]
@@ -67,15 +68,6 @@ def check_inference():
 
 check_training()
 check_inference()
-
-
-def dataset_inputs(wildcards):
-    """Input function of the prepare rule: fails fast, naming the folder, if data is missing."""
-    try:
-        root = require(wildcards.dataset, config["data_root"])
-    except DatasetMissing as err:
-        raise WorkflowError(str(err))
-    return [] if root is None else [str(root)]
 
 
 def runs(name):
@@ -140,4 +132,5 @@ def report_inputs(wildcards):
         wildcards.experiment,
         "results/predict/{dataset}/{mask_set}/{method}/{framework}/{weights}/provenance.json")
     specs = [f"methods/{m}/spec.yaml" for m in exp["methods"]]
-    return {"scores": scores, "predictions": predictions, "resolved": resolved, "specs": specs}
+    return {"scores": scores, "predictions": predictions, "resolved": resolved, "specs": specs,
+            "dataset": f"results/data/{exp['dataset']}/dataset.json"}

@@ -9,9 +9,10 @@ rule report:
         experiment=lambda wildcards: check_experiment(wildcards.experiment),
         seed=config["seed"],
         bootstrap_samples=config["bootstrap_samples"],
+        configs=" ".join(["configs/config.yaml", *map(str, workflow.overwrite_configfiles)]),
     log:
         "results/logs/report/{experiment}.log",
     shell:
         "python -m reports.build --experiment {wildcards.experiment} "
-        "--config configs/config.yaml --mask-sets configs/mask_sets.yaml "
+        "--config {params.configs} --mask-sets configs/mask_sets.yaml "
         "--scores {input.scores} --out {output.html} 2> {log}"

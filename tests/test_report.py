@@ -110,6 +110,9 @@ def _fixture(base: Path) -> dict:
         {"seed": 0, "bootstrap_samples": SAMPLES,
          "experiments": {"demo": {"dataset": "demo", "mask_sets": ["irr", "box"],
                                   "methods": [r[0] for r in RUNS]}}}))
+    (root / "data" / "demo" / "dataset.json").write_text(json.dumps(
+        {"dataset": "demo", "resolution": 8, "crop": "as fabricated", "counts": {"test": 2},
+         "split": "NOT the official split: fabricated", "subset": "subset: 2 of 30,000 images"}))
     (base / "mask_sets.yaml").write_text(yaml.safe_dump(
         {"irr": {"kind": "irregular", "resolution": 8, "per_bucket": 3, "seed": 1},
          "box": {"kind": "box", "resolution": 8, "box": 4}}))
@@ -365,3 +368,9 @@ def test_cited_tables_and_the_page_state_the_inference_options_used(report):
     assert "smooth: true" in report["tex"]
     notes = [line for line in report["md"].splitlines() if "predicted with inference" in line]
     assert notes and all("toynet (torch, retrained)" in line for line in notes)
+
+
+def test_a_subset_and_a_non_official_split_are_stated_on_the_page_and_under_each_table(report):
+    assert "subset: 2 of 30,000 images" in report["html"]
+    assert "Data: subset: 2 of 30,000 images of dataset demo." in report["md"]
+    assert "Split: NOT the official split: fabricated" in report["tex"]

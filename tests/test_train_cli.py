@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 import methods
-from datasets.io import write_png, write_tsv
+from datasets import store
 from datasets.masks.build import build
 from methods import predict, train
 from methods.train import resolve_settings
@@ -29,10 +29,14 @@ def test_an_unknown_override_is_refused_naming_it():
 
 def test_two_cli_runs_give_byte_identical_checkpoints_that_predict_loads(tmp_path):
     rng = np.random.default_rng([11, 0])
+    images = rng.integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
+    pixels = store.create_train(tmp_path / "data", 3, 32)  # one folder as train and test split
+    pixels[:] = images
+    pixels.flush()
     rows = [dict(id=f"t{i}", file=f"t{i}.png",
-                 sha256=write_png(tmp_path / "data" / f"t{i}.png", rng.random((3, 32, 32))))
+                 sha256=store.write_test_image(tmp_path / "data", f"t{i}", images[i])[1])
             for i in range(3)]
-    write_tsv(tmp_path / "data" / "manifest.tsv", pd.DataFrame(rows))
+    store.write_manifest(tmp_path / "data", rows)
     overrides = ('{"layers": 4, "width": 4, "steps": 2, "batch_size": 2, "vgg_terms": false, '
                  '"checkpoint_every": 1}')
     for run in ("a", "b"):

@@ -13,16 +13,17 @@ Crop rule: the square crop side is half the source's short side (in source pixel
 the crop is resized to 128x128 with OpenCV's INTER_AREA (box averaging, the standard choice for
 downscaling). Test sources are PNG files, so the test set does not depend on a JPEG decoder.
 """
-import numpy as np
-import pandas as pd
-import skimage.data
 import cv2
-
-from datasets.io import write_png, write_tsv
+import skimage.data
 
 RESOLUTION = 128
 WHERE = "Built from the photographs scikit-image ships; nothing to download."
 LAYOUT = ""
+SPLIT = ("by source photograph: test = astronaut, coffee, chelsea (non-overlapping crops); "
+         "train = rocket, stereo_motorcycle (left view), hubble_deep_field, "
+         "immunohistochemistry, retina (crops on a quarter-crop stride).")
+CROP = ("square crops of side half the photograph's short side, resized to 128x128 with "
+        "OpenCV's INTER_AREA")
 TEST_SOURCES = ("astronaut", "coffee", "chelsea")
 TRAIN_SOURCES = ("rocket", "stereo_motorcycle", "hubble_deep_field", "immunohistochemistry",
                  "retina")
@@ -40,27 +41,20 @@ def crop_boxes(height, width, side, stride):
             for x in range(0, width - side + 1, stride)]
 
 
-def build_split(split, sources, stride_fraction, out_dir):
-    rows = []
+def crops(sources, stride_fraction):
+    """(id, uint8 128x128x3 crop, manifest columns) of every crop of the sources."""
+    items = []
     for name in sources:
         image = load_source(name)
         side = min(image.shape[:2]) // 2
         for x0, y0, x1, y1 in crop_boxes(*image.shape[:2], side, side // stride_fraction):
             crop = cv2.resize(image[y0:y1, x0:x1], (RESOLUTION, RESOLUTION),
                               interpolation=cv2.INTER_AREA)
-            image_id = f"{name}_{x0:04d}_{y0:04d}"
-            sha = write_png(out_dir / split / f"{image_id}.png",
-                            crop.transpose(2, 0, 1).astype(np.float32) / 255.0)
-            rows.append(dict(id=image_id, file=f"{image_id}.png", sha256=sha, source=name,
-                             x0=x0, y0=y0, x1=x1, y1=y1))
-    write_tsv(out_dir / split / "manifest.tsv", pd.DataFrame(rows))
-    return len(rows)
+            items.append((f"{name}_{x0:04d}_{y0:04d}", crop,
+                          dict(source=name, x0=x0, y0=y0, x1=x1, y1=y1)))
+    return items
 
 
-def prepare(root, out_dir):
-    """Build results/data/demo/{train,test}/ (root is unused: the photographs ship with
-    scikit-image)."""
-    del root
-    n_test = build_split("test", TEST_SOURCES, 1, out_dir)
-    n_train = build_split("train", TRAIN_SOURCES, 4, out_dir)
-    return {"train": n_train, "test": n_test}
+def splits():
+    """The demo's images, in memory (181 crops of 128x128): datasets.prepare writes them."""
+    return {"test": crops(TEST_SOURCES, 1), "train": crops(TRAIN_SOURCES, 4)}

@@ -4,7 +4,9 @@
         --out results/masks/demo_irregular
 
 The same definition always gives byte-identical files: each irregular mask is drawn from its
-own generator, np.random.default_rng([seed, bucket, index]), never from a global RNG.
+own generator, np.random.default_rng([seed, bucket, index]), never from a global RNG. A set of
+kind nvidia is imported from NVIDIA's published masks instead (datasets/masks/nvidia.py; pass
+--nvidia-dir, the folder holding testing_mask_dataset/).
 """
 import argparse
 import logging
@@ -16,6 +18,7 @@ import yaml
 from tqdm import tqdm
 
 from datasets.io import atomic_write_bytes, png_bytes, sha256_bytes, write_tsv
+from datasets.masks import nvidia
 from datasets.masks.buckets import LABELS, bucket_index
 from datasets.masks.generate import box_mask, irregular_mask
 
@@ -34,7 +37,9 @@ def generate(definition):
             yield f"b{bucket}_{index:05d}", irregular_mask(rng, size, bucket)
 
 
-def build(definition, out_dir):
+def build(definition, out_dir, nvidia_dir=None):
+    if definition["kind"] == "nvidia":
+        return nvidia.build(definition, nvidia_dir, out_dir)
     out_dir = Path(out_dir)
     rows = []
     total = definition.get("per_bucket", 1) * (6 if definition["kind"] == "irregular" else 1)
@@ -55,13 +60,22 @@ def main(argv=None):
     parser.add_argument("--name", required=True, help="mask-set name in the definitions file")
     parser.add_argument("--definitions", default="configs/mask_sets.yaml")
     parser.add_argument("--out", required=True, help="output folder (results/masks/<name>)")
+    parser.add_argument("--nvidia-dir", help="kind nvidia only: the folder holding "
+                        "testing_mask_dataset/ (configs/config.yaml nvidia_masks_dir)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     definitions = yaml.safe_load(Path(args.definitions).read_text())
     if args.name not in definitions:
         raise SystemExit(f"{args.definitions}: no mask set named {args.name!r} "
                          f"(defined: {', '.join(definitions)})")
-    rows = build(definitions[args.name], args.out)
+    definition = definitions[args.name]
+    if definition["kind"] == "nvidia" and args.nvidia_dir is None:
+        raise SystemExit(f"{args.definitions}: mask set {args.name!r} is imported from NVIDIA's "
+                         "masks; pass --nvidia-dir, the folder holding testing_mask_dataset/")
+    try:
+        rows = build(definition, args.out, args.nvidia_dir)
+    except nvidia.NvidiaMasksError as err:
+        raise SystemExit(str(err))
     log.info("wrote %d masks and manifest.tsv to %s", len(rows), args.out)
 
 

@@ -80,4 +80,4 @@ def phase(step, settings):
 
 def mean_pixel(images):
     """The training set's mean pixel value, per channel (paper: holes are filled with it)."""
-    return images.mean(axis=(0, 2, 3), dtype=np.float64).astype(np.float32).reshape(1, 3, 1, 1)
+    return images.channel_mean().astype(np.float32).reshape(1, 3, 1, 1)
