@@ -212,3 +212,16 @@ def test_the_store_reads_back_as_the_harness_image_convention(tmp_path):
         np.testing.assert_array_equal(got, read_rgb(tmp_path / "x.png"))
     # the mean of the float32 values x / 255, each within 3e-8 of the exact quotient
     assert split.channel_mean() == pytest.approx(images.mean(axis=(0, 1, 2)) / 255, abs=1e-7)
+
+
+def test_counts_above_the_recipe_are_refused_and_a_complete_set_with_other_splits_is_kept(
+        tmp_path, monkeypatch, caplog):
+    from datasets.celeba import prepare as recipe
+    root = celeba(tmp_path / "celeba")  # 3 train ids and 1 test id
+    monkeypatch.setattr(recipe, "EXPECTED", {"train": 2, "val": 0, "test": 1})
+    with pytest.raises(DatasetError, match="4 images, more than the 3 the recipe expects"):
+        run("celeba", root, tmp_path / "out")
+    monkeypatch.setattr(recipe, "EXPECTED", {"train": 2, "val": 0, "test": 2})
+    record = run("celeba", root, tmp_path / "out")
+    assert record["counts"] == {"train": 3, "test": 1} and record["subset"] is None
+    assert "split sizes" in caplog.text
