@@ -130,14 +130,12 @@ def select(name, root, options):
             f"download: {module.WHERE} Or, to run on this subset knowingly, set "
             f"datasets.{name}.allow_subset: true in configs/config.yaml; the report then says "
             f"'subset: {len(found):,} of {expected:,}'.")
-    if options["split"] == "official":
-        chosen = {s: [(i, p) for i, p, o in found if o == s] for s in ("train", "test")}
-    else:
-        ordered = sorted(found)
-        chosen = {"train": [(i, p) for k, (i, p, _) in enumerate(ordered)
-                            if k % INTERLEAVE != INTERLEAVE - 1],
-                  "test": [(i, p) for k, (i, p, _) in enumerate(ordered)
-                           if k % INTERLEAVE == INTERLEAVE - 1]}
+    chosen, interleaved = {"train": [], "test": []}, options["split"] == "interleaved"
+    for k, (image_id, path, official) in enumerate(sorted(found) if interleaved else found):
+        split = (official if not interleaved else
+                 "test" if k % INTERLEAVE == INTERLEAVE - 1 else "train")
+        if split in chosen:
+            chosen[split].append((image_id, path))
     for split, items in chosen.items():
         if not items:
             raise DatasetError(
@@ -200,19 +198,17 @@ def prepare(name, root, out, options, workers=1):
     failures, counts = [], {}
     try:
         if name in EMBEDDED:
-            chosen, found, expected = module.splits(), None, None
-            for split, entries in chosen.items():
-                rows = write_split(staging / split, split, entries, len(entries), size, name)
-                store.write_manifest(staging / split, rows)
-                counts[split] = len(rows)
+            found = expected = None
+            splits = {s: (entries, len(entries)) for s, entries in module.splits().items()}
         else:
             chosen, found, expected = select(name, Path(root), options)
-            for split, items in chosen.items():
-                entries = decoded(items, Path(root), size, workers, failures)
-                rows = write_split(staging / split, split, entries, len(items), size, name)
-                if not failures:
-                    store.write_manifest(staging / split, rows)
-                counts[split] = len(rows)
+            splits = {s: (decoded(items, Path(root), size, workers, failures), len(items))
+                      for s, items in chosen.items()}
+        for split, (entries, count) in splits.items():
+            rows = write_split(staging / split, split, entries, count, size, name)
+            if not failures:
+                store.write_manifest(staging / split, rows)
+            counts[split] = len(rows)
         if failures:
             raise DatasetError(
                 f"{len(failures)} image(s) under {root} cannot be decoded (corrupt or "

@@ -12,6 +12,7 @@ from html import escape
 from pathlib import Path
 
 import yaml
+from snakemake.utils import update_config
 
 from datasets.io import atomic_write_bytes, atomic_write_text
 from reports import captions, figures, inputs, page, provenance, tables
@@ -104,15 +105,10 @@ def mask_set_report(mask_set: str, runs: list[inputs.Run], scores, summary, conf
 
 def merged_config(paths: list[Path]) -> dict:
     """The configuration Snakemake ran with: later files override earlier ones, key by key
-    within nested mappings (snakemake.utils.update_config)."""
-    def merge(base: dict, update: dict) -> dict:
-        for key, value in update.items():
-            base[key] = (merge(dict(base.get(key) or {}), value) if isinstance(value, dict)
-                         else value)
-        return base
+    within nested mappings, by Snakemake's own merge."""
     config: dict = {}
     for path in paths:
-        config = merge(config, yaml.safe_load(path.read_text()) or {})
+        update_config(config, yaml.safe_load(path.read_text()) or {})
     return config
 
 

@@ -5,6 +5,7 @@ from html import escape
 from pathlib import Path
 from string import Template
 
+from datasets.masks import nvidia
 from reports import captions
 from reports.tables import Table
 
@@ -97,20 +98,9 @@ def grid_html(labels: list[str], rows: list[tuple[str, list[bytes]]]) -> str:
 def mask_set_section(name: str, definition: dict, general: list[str], tables: list[Table],
                      plots: str, grid: str) -> str:
     """general: notes that hold for every table of the mask set, printed once above them.
-    An nvidia definition reads in words, so the page states the resize and bucketing rules
-    (datasets/masks/nvidia.py RESIZE_RULE) rather than bare keys."""
-    if definition.get("kind") == "nvidia":
-        size = definition["resolution"]
-        described = ("NVIDIA irregular test masks (Liu et al. 2018), "
-                     + ("at their published 512 px" if size == 512 else
-                        f"resized to {size} px (area average, hole where ≥ 0.5)")
-                     + (", bucketed by published block" if definition["bucketing"] == "published"
-                        else ", bucketed by measured hole ratio after resizing (masks outside "
-                        "(0.01,0.6] excluded)")
-                     + (f"; subsample: {definition['per_bucket']} per bucket"
-                        if "per_bucket" in definition else ""))
-    else:
-        described = ", ".join(f"{k}: {v}" for k, v in definition.items())
+    An nvidia definition reads in words (its resize and bucketing rules) rather than bare keys."""
+    described = (nvidia.describe(definition) if definition.get("kind") == "nvidia"
+                 else ", ".join(f"{k}: {v}" for k, v in definition.items()))
     return (f'<h2 id="{escape(name)}">Mask set {escape(name)}</h2>'
             f'<p class="note">Definition (configs/mask_sets.yaml): {escape(described)}</p>'
             + _notes(general) + "".join(html_table(t) for t in tables) + plots + grid)

@@ -46,6 +46,19 @@ RESIZE_RULE = ("area average (cv2.INTER_AREA, float64) of the 512x512 hole map, 
                "average >= 0.5; identity at 512")
 
 
+def describe(definition):
+    """The definition in words, for the report: the resize and bucketing rules it follows."""
+    size = definition["resolution"]
+    return ("NVIDIA irregular test masks (Liu et al. 2018), "
+            + ("at their published 512 px" if size == SIZE else
+               f"resized to {size} px (area average, hole where ≥ 0.5)")
+            + (", bucketed by published block" if definition["bucketing"] == "published"
+               else ", bucketed by measured hole ratio after resizing (masks outside "
+               "(0.01,0.6] excluded)")
+            + (f"; subsample: {definition['per_bucket']} per bucket"
+               if "per_bucket" in definition else ""))
+
+
 class NvidiaMasksError(ValueError):
     """The NVIDIA mask folder is missing or is not the published test set."""
 
