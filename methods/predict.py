@@ -19,23 +19,32 @@ import pandas as pd
 from tqdm import tqdm
 
 import methods
-from datasets.io import atomic_write_text, read_mask, read_rgb, write_png, write_tsv
-from datasets.pairing import pair
-from methods import checkpoint
+from datasets import loader
+from datasets.io import (PNG_COMPRESS_LEVEL, atomic_write_text, read_mask, read_rgb, write_png,
+                         write_tsv)
+from datasets.pairing import pair, read_manifest
+from methods import checkpoint, devices
 from reports.provenance import environment
 
 log = logging.getLogger(__name__)
 
 
-def load_pairs(images_dir, masks_dir):
-    images = pd.read_csv(Path(images_dir) / "manifest.tsv", sep="\t", dtype={"id": str})
-    masks = pd.read_csv(Path(masks_dir) / "manifest.tsv", sep="\t", dtype={"id": str})
-    return pair(images, masks)
+def load_pairs(images_dir, masks_dir, pairs_file=None):
+    """The recorded pairs file (the workflow's results/pairs/...), else the whole-split rule."""
+    if pairs_file is not None:
+        return pd.read_csv(pairs_file, sep="\t", dtype={"item": str, "image_id": str,
+                                                       "mask_id": str, "bucket": str})
+    return pair(read_manifest(images_dir), read_manifest(masks_dir))
 
 
-def load_batch(rows, images_dir, masks_dir):
-    image = np.stack([read_rgb(Path(images_dir) / f"{r.image_id}.png") for r in rows])
-    mask = np.stack([read_mask(Path(masks_dir) / f"{r.mask_id}.png") for r in rows])
+def read_item(row, images_dir, masks_dir):
+    """(image, mask) of one pair, as the predict stage reads them."""
+    return (read_rgb(Path(images_dir) / f"{row.image_id}.png"),
+            read_mask(Path(masks_dir) / f"{row.mask_id}.png"))
+
+
+def stack_batch(rows, loaded, images_dir, masks_dir):
+    image, mask = np.stack([i for i, _ in loaded]), np.stack([m for _, m in loaded])
     if image.shape[2:] != mask.shape[2:]:
         raise ValueError(f"{images_dir}/{rows[0].image_id}.png is {image.shape[2:]} but "
                          f"{masks_dir}/{rows[0].mask_id}.png is {mask.shape[2:]}: the mask set's "
@@ -56,36 +65,47 @@ def composite(pred, image, mask):
     return np.clip(pred, 0.0, 1.0) * mask + image * (1.0 - mask)
 
 
-def load_model(spec, framework, checkpoint_path, inference):
-    """build() the model with its inference options; a learned one gets the trained weights and
-    the model params they were trained with (recorded in the checkpoint's metadata)."""
+def load_model(spec, framework, checkpoint_path, inference, device="cpu"):
+    """build() the model with its inference options on `device`; a learned one gets the trained
+    weights and the model params they were trained with (recorded in the checkpoint's
+    metadata). A paddle model is built on the device paddle is set to; a torch one is moved."""
     module = methods.implementation(spec["id"], framework)
     if spec["kind"] != "learned":
         return module, module.build(spec, **inference)
     if checkpoint_path is None:
         raise ValueError(f"methods/{spec['id']} is learned: predict needs --checkpoint")
     state, metadata = checkpoint.load(checkpoint_path)
+    if framework == "paddle":
+        import paddle
+        paddle.set_device(device)
     model = module.build(spec, **json.loads(metadata["harness"])["params"], **inference)
     getattr(checkpoint, f"load_{framework}")(model, state)
-    return module, model
+    return module, model.to(device) if framework == "torch" else model
 
 
 def predict(method_id, framework, images_dir, masks_dir, out_dir, batch_size,
-            checkpoint_path=None, inference=None):
+            checkpoint_path=None, inference=None, pairs=None, device="cpu", threads=1,
+            compress_level=PNG_COMPRESS_LEVEL):
+    """Composite and write every pair's prediction; images are decoded and outputs encoded in
+    `threads` threads around the inference (datasets/loader.py), in item order."""
     spec = methods.load_spec(method_id)
-    module, model = load_model(spec, framework, checkpoint_path, inference or {})
-    pairs = load_pairs(images_dir, masks_dir)
-    out_dir = Path(out_dir)
-    files = []
-    for start in tqdm(range(0, len(pairs), batch_size), desc=f"{method_id}/{framework}"):
-        rows = list(pairs.iloc[start:start + batch_size].itertuples())
-        image, mask = load_batch(rows, images_dir, masks_dir)
-        pred = module.inpaint(model, methods.method_input(image, mask, spec), mask)
-        check_prediction(pred, image, f"methods/{method_id}/model_{framework}.py")
-        for row, out in zip(rows, composite(pred, image, mask)):
-            files.append((f"{row.item}.png", write_png(out_dir / f"{row.item}.png", out)))
-    pairs["file"], pairs["sha256"] = zip(*files)
-    return pairs
+    module, model = load_model(spec, framework, checkpoint_path, inference or {}, device)
+    pairs = load_pairs(images_dir, masks_dir) if pairs is None else pairs
+    rows, out_dir = list(pairs.itertuples()), Path(out_dir)
+    where = f"methods/{method_id}/model_{framework}.py"
+    with loader.pool(threads) as executor:
+        writer = loader.Writer(executor, lambda path, out: write_png(path, out, compress_level))
+        batches = loader.prefetched(executor, rows, batch_size,
+                                    lambda row: read_item(row, images_dir, masks_dir))
+        for batch, loaded in tqdm(batches, total=-(-len(rows) // batch_size),
+                                  desc=f"{method_id}/{framework}", mininterval=5):
+            image, mask = stack_batch(batch, loaded, images_dir, masks_dir)
+            pred = module.inpaint(model, methods.method_input(image, mask, spec), mask)
+            check_prediction(pred, image, where)
+            writer.submit_batch([(out_dir / f"{row.item}.png", out)
+                                 for row, out in zip(batch, composite(pred, image, mask))])
+        digests = writer.results()
+    return pairs.assign(file=[f"{row.item}.png" for row in rows], sha256=digests)
 
 
 def main(argv=None):
@@ -96,7 +116,17 @@ def main(argv=None):
     parser.add_argument("--images", required=True, help="prepared test split folder")
     parser.add_argument("--masks", required=True, help="mask-set folder")
     parser.add_argument("--out", required=True)
-    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--pairs", default=None, help="pairs TSV (python -m datasets.pairing); "
+                        "default: every test image in every bucket")
+    parser.add_argument("--batch-size", type=int, default=8, help="images per inpaint call")
+    parser.add_argument("--gpu-batch-size", type=int, default=None,
+                        help="images per inpaint call on a GPU (default: --batch-size)")
+    parser.add_argument("--device", default=None, help="learned methods: cpu, cuda[:N] or "
+                        "gpu[:N] (default: the GPU if there is one); others run on the CPU")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="threads decoding inputs and encoding outputs")
+    parser.add_argument("--png-compress-level", type=int, default=PNG_COMPRESS_LEVEL,
+                        choices=range(10), help="zlib level of the output PNGs (same pixels)")
     parser.add_argument("--checkpoint", default=None, help="weights.safetensors of a learned "
                         "method (results/train/<dataset>/<method>/<framework>/)")
     parser.add_argument("--inference", default="{}", help="JSON object of overrides of the "
@@ -104,11 +134,16 @@ def main(argv=None):
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     started = time.time()
-    inference = methods.resolve_inference(methods.load_spec(args.method),
-                                          json.loads(args.inference))
-    pairs = predict(args.method, args.framework, args.images, args.masks, args.out,
-                    args.batch_size, args.checkpoint, inference)
+    spec = methods.load_spec(args.method)
+    inference = methods.resolve_inference(spec, json.loads(args.inference))
+    device = devices.resolve(args.framework if spec["kind"] == "learned" else "numpy",
+                             args.device)
+    batch_size = args.batch_size if device == "cpu" else args.gpu_batch_size or args.batch_size
+    pairs = predict(args.method, args.framework, args.images, args.masks, args.out, batch_size,
+                    args.checkpoint, inference, load_pairs(args.images, args.masks, args.pairs),
+                    device, args.threads, args.png_compress_level)
     provenance = {**vars(args), **environment(), "inference": inference, "items": len(pairs),
+                  "device": devices.describe(args.framework, device), "used_batch_size": batch_size,
                   "seconds": round(time.time() - started, 3)}
     atomic_write_text(Path(args.out) / "provenance.json", json.dumps(provenance, indent=1))
     write_tsv(Path(args.out) / "predictions.tsv", pairs)

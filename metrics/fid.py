@@ -74,6 +74,12 @@ def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
         return float(calculate_frechet_distance(mu1, sigma1, mu2, sigma2))
 
 
+def statistics(act: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(mu, sigma) of (N,D) activations: the mean and the unbiased (N-1) covariance, as
+    pytorch_fid.fid_score.calculate_activation_statistics computes them (and its .npz holds)."""
+    return act.mean(axis=0), np.cov(act, rowvar=False)
+
+
 def fid(act_a: np.ndarray, act_b: np.ndarray) -> float:
     """FID between two (N,D) activation sets; ValueError unless each has N >= 2 rows.
 
@@ -83,6 +89,4 @@ def fid(act_a: np.ndarray, act_b: np.ndarray) -> float:
     if len(act_a) < 2 or len(act_b) < 2:
         raise ValueError(f"FID needs at least 2 images per set, got {len(act_a)} and "
                          f"{len(act_b)}")
-    # Unbiased (N-1) covariance, as pytorch_fid.fid_score.calculate_activation_statistics.
-    return frechet_distance(act_a.mean(axis=0), np.cov(act_a, rowvar=False),
-                            act_b.mean(axis=0), np.cov(act_b, rowvar=False))
+    return frechet_distance(*statistics(act_a), *statistics(act_b))

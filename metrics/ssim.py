@@ -32,6 +32,9 @@ DATA_RANGE = 1.0
 # moment maps is 8 MB, so a pass and its temporaries stay in cache and memory stays bounded;
 # passes of 2^20 pixels ran about 3x slower on the 2-core CPU of benchmarks/score_speed.py.
 PIXELS_PER_PASS = 2**16
+# On a GPU a pass is a few dozen kernel launches whatever its size, so passes are 64 images of
+# 256 px (2^22 pixels: 3 channels x 5 float64 maps is 0.5 GB of temporaries).
+GPU_PIXELS_PER_PASS = 2**22
 
 
 def gaussian_window() -> list:
@@ -78,7 +81,8 @@ def ssim(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
                          f"got {h}x{w}")
     x = pred.to(torch.float64).reshape(n * c, h, w)
     y = target.to(torch.float64).reshape(n * c, h, w)
-    step = c * max(1, PIXELS_PER_PASS // (h * w))
+    per_pass = PIXELS_PER_PASS if pred.device.type == "cpu" else GPU_PIXELS_PER_PASS
+    step = c * max(1, per_pass // (h * w))
     per_channel = torch.cat([ssim_maps_mean(x[i:i + step], y[i:i + step])
                              for i in range(0, n * c, step)])
     return per_channel.view(n, c).mean(dim=1)

@@ -13,8 +13,6 @@ import tempfile
 from pathlib import Path
 from typing import NamedTuple
 
-import torch
-
 from datasets.io import sha256_file
 
 
@@ -79,12 +77,15 @@ def verify(path, expected: str, what=None) -> None:
 
 
 def hub_checkpoints() -> Path:
-    """torch.hub's cache folder, where torchvision and pytorch-fid keep downloaded weights."""
+    """torch.hub's cache folder, where torchvision and pytorch-fid keep downloaded weights.
+    torch is imported here, not at the top: the report and framework-free jobs read KNOWN."""
+    import torch
     return Path(torch.hub.get_dir()) / "checkpoints"
 
 
 def download(url: str, dst: Path, expected: str) -> None:
     """Fetch url to dst via a temporary name; only a verified file is renamed into place."""
+    import torch
     dst.parent.mkdir(parents=True, exist_ok=True)
     handle, partial = tempfile.mkstemp(dir=dst.parent, prefix=dst.name + ".", suffix=".partial")
     os.close(handle)

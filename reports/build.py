@@ -14,6 +14,7 @@ from pathlib import Path
 import yaml
 from snakemake.utils import update_config
 
+from datasets import pairing
 from datasets.io import atomic_write_bytes, atomic_write_text
 from reports import captions, figures, inputs, page, provenance, tables
 from reports.stats import bucket_positions, check_unique, summarise
@@ -83,17 +84,18 @@ def data_notes(record: dict) -> list[str]:
 
 
 def mask_set_report(mask_set: str, runs: list[inputs.Run], scores, summary, config: dict,
-                    definition: dict, folder: Path, specs: dict, record: dict) -> str:
+                    definition: dict, folder: Path, specs: dict, record: dict,
+                    items: str) -> str:
     """Tables (also written as Markdown and LaTeX), plots and grid of one mask set, as HTML."""
     samples, seed = int(config["bootstrap_samples"]), int(config["seed"])
     positions = bucket_positions(scores[scores["mask_set"] == mask_set])
     buckets = sorted(positions, key=lambda b: (positions[b], b))
     metrics = ordered_metrics(summary, mask_set)
     built = [tables.build_table(summary, mask_set, metric, buckets) for metric in metrics]
-    for table in built:  # a cited table must carry its rows' training and inference choices
-        table.notes.extend(data_notes(record) + training_notes(runs)
+    for table in built:  # a cited table must carry its items and its rows' choices
+        table.notes.extend([items] + data_notes(record) + training_notes(runs)
                            + inference_notes(runs, specs))
-    general = captions.general_notes(samples, seed)
+    general = [items] + captions.general_notes(samples, seed)
     atomic_write_text(folder / f"{mask_set}.md", tables.to_markdown(mask_set, built, general))
     atomic_write_text(folder / f"{mask_set}.tex", tables.to_latex(built, samples))
     rows = [(run.method, run.framework, run.weights) for run in runs]
@@ -215,6 +217,10 @@ def provenance_rows(args, config: dict, mask_defs: dict, runs: list, argv: list[
     digests += [(f"masks/{m}/manifest.tsv", provenance.sha256(runs[0].root / "masks" / m /
                                                               "manifest.tsv"))
                 for m in mask_sets]
+    digests += [(f"pairs/{dataset}/{m}.tsv", provenance.sha256(runs[0].root / "pairs" / dataset /
+                                                               f"{m}.tsv")) for m in mask_sets]
+    digests += [(f"fid/{dataset}/{m}/stats.tsv", provenance.sha256(
+        runs[0].root / "fid" / dataset / m / "stats.tsv")) for m in mask_sets]
     test_manifest = runs[0].root / "data" / dataset / "test" / "manifest.tsv"
     digests.append((f"data/{dataset}/test/manifest.tsv", provenance.sha256(test_manifest)))
     record = runs[0].root / "data" / dataset / "dataset.json"
@@ -253,7 +259,9 @@ def main(argv: list[str] | None = None) -> None:
                 page.methods_section(methods_rows(runs, specs), inference_notes(runs, specs)),
                 page.metrics_section()]
     sections += [mask_set_report(m, [r for r in runs if r.mask_set == m], scores, summary,
-                                 config, mask_defs.get(m, {}), folder, specs, record)
+                                 config, mask_defs.get(m, {}), folder, specs, record,
+                                 captions.items_note(pairing.describe(
+                                     experiment.get("items_per_bucket"))))
                  for m in mask_sets]
     csv = tables.to_csv(summary, mask_sets, bucket_positions(scores))
     atomic_write_text(folder / "summary.csv", csv)

@@ -35,9 +35,11 @@ METRICS = {
     "fid": dict(
         label="FID", unit="unitless", scale=1.0, digits=2, better="lower",
         definition="Fréchet Inception distance (Heusel et al. 2017), pytorch-fid InceptionV3 "
-        "pool3 features (2048-d), computed per bucket between the composited outputs and the "
-        "ground-truth images of that bucket. FID is biased high when N is small; compare it "
-        "only between rows of equal N.",
+        "pool3 features (2048-d), computed per bucket, and over all items of the mask set "
+        "('all', the figure most papers quote), between the composited outputs and the "
+        "ground-truth images of the same items. FID depends on N (it is biased high when N is "
+        "small, and strongly so when N is below 2,048, the feature dimension): compare it only "
+        "between rows of equal N.",
     ),
 }
 
@@ -54,10 +56,11 @@ PSNR_INF_NOTE = (
 )
 
 FID_NOTE = (
-    "FID has no interval here: it is one value per bucket computed over the whole set of "
-    "images, not a mean over items, so it cannot be bootstrapped from the score rows. N is the "
-    "number of images behind the value. The 'all' column is — because the FID of the pooled "
-    "set cannot be derived from per-bucket values."
+    "FID has no interval here: it is one value per bucket (and one over the whole set) "
+    "computed over a set of images, not a mean over items, so it cannot be bootstrapped from "
+    "the score rows. N is the number of images behind the value. The ground-truth statistics "
+    "of each bucket and of the set are computed once per dataset and mask set "
+    "(results/fid/<dataset>/<mask_set>/, pytorch-fid's .npz layout) and shared by every row."
 )
 
 UNAVAILABLE_NOTE = (
@@ -82,6 +85,11 @@ def interval_note(samples: int, seed: int) -> str:
         "of items (shown in the column header when every row of the column has the same N, "
         "otherwise in the cell). 'all' pools every item of the mask set; '—' means no rows."
     )
+
+
+def items_note(rule: str) -> str:
+    """How the items of every bucket were chosen (datasets/pairing.py describe)."""
+    return f"Items: {rule}."
 
 
 def general_notes(samples: int, seed: int) -> list[str]:

@@ -9,8 +9,6 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-import torch
-
 from datasets.io import sha256_file
 from metrics.weights import KNOWN
 
@@ -67,9 +65,15 @@ def _proc_field(path: str, field: str) -> str | None:
 
 
 def gpu_name() -> str:
-    if not torch.cuda.is_available():
-        return "none (torch.cuda.is_available() is False)"
-    return torch.cuda.get_device_name(0)
+    """The GPUs nvidia-smi lists: asking torch would import it (about a second) into jobs and
+    reports that never use it. A stage that runs on a GPU records its device itself."""
+    try:
+        listed = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
+                                capture_output=True, text=True, timeout=30, check=False)
+    except (FileNotFoundError, subprocess.TimeoutExpired) as err:
+        return f"none found (nvidia-smi: {type(err).__name__})"
+    names = [line.strip() for line in listed.stdout.splitlines() if line.strip()]
+    return ", ".join(names) if names else f"none found (nvidia-smi exit {listed.returncode})"
 
 
 def hardware() -> list[tuple[str, str]]:
@@ -92,7 +96,8 @@ def score_provenance(path: Path) -> list[str]:
         record = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as error:
         return [f"provenance file unreadable: {error}"]
-    shown = ("date_utc", "started", "finished", "host", "seconds", *KNOWN)
+    shown = ("date_utc", "started", "finished", "host", "seconds", "device", *KNOWN,
+             "fid_reference")
     lines = [line for key in shown if key in record for line in _flatten(record[key], f"{key}: ")]
     return lines or ["no date, host or backbone entries recorded"]
 

@@ -67,7 +67,8 @@ def _item_cell(key: tuple, bucket: str, metric: str, cell: pd.DataFrame, seed: i
 
 
 def _set_cells(key: tuple, metric: str, part: pd.DataFrame, counts: pd.Series) -> list[dict]:
-    """Set metrics (FID): the stored value as it is, N = items scored in that bucket."""
+    """Set metrics (FID): the stored value as it is, N = items scored in that bucket (in the
+    whole set for the 'all' row)."""
     rows = []
     for record in part.sort_values("bucket", kind="stable").itertuples():
         ok = record.status == "ok"
@@ -85,6 +86,7 @@ def summarise(scores: pd.DataFrame, seed: int, samples: int) -> pd.DataFrame:
     for key, frame in scores.groupby([*KEY, "kind"], sort=True):
         items = frame[~frame["metric"].isin(SET_METRICS)]
         counts = items.drop_duplicates("item").groupby("bucket").size()
+        counts[ALL] = int(counts.sum())
         for metric, part in frame.groupby("metric", sort=True):
             if metric in SET_METRICS:
                 rows += _set_cells(key, metric, part, counts)
@@ -96,9 +98,10 @@ def summarise(scores: pd.DataFrame, seed: int, samples: int) -> pd.DataFrame:
 
 def bucket_positions(scores: pd.DataFrame) -> dict[str, float]:
     """Hole-ratio position of each bucket: the midpoint of an '(a,b]' label, else (e.g. box
-    masks) the mean hole ratio of its items. Orders the columns and is the plots' x axis."""
+    masks) the mean hole ratio of its items. Orders the columns and is the plots' x axis. The
+    set metrics' 'all' rows (FID over the whole set) are no bucket."""
     positions = {}
-    for bucket, part in scores.groupby("bucket", sort=True):
+    for bucket, part in scores[scores["bucket"] != ALL].groupby("bucket", sort=True):
         match = _INTERVAL.match(str(bucket))
         if match:
             positions[bucket] = (float(match.group(1)) + float(match.group(2))) / 2

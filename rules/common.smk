@@ -5,10 +5,13 @@ from pathlib import Path
 
 import yaml
 from snakemake.exceptions import WorkflowError
+from snakemake.logging import logger
 
 import methods
+from datasets import pairing
+from methods import devices
 from datasets.masks import nvidia
-from datasets.masks.buckets import bucket_index
+from datasets.masks.buckets import LABELS, bucket_index
 from datasets.prepare import DatasetMissing, require, settings
 
 MASK_SETS = yaml.safe_load(open("configs/mask_sets.yaml"))
@@ -123,6 +126,7 @@ def method_sources(wildcards):
 def report_inputs(wildcards):
     """Everything the report reads: scores, the prediction and training records, specs."""
     exp = check_experiment(wildcards.experiment)
+    log_sizing(wildcards.experiment)
     scores = experiment_files(
         wildcards.experiment,
         "results/score/{dataset}/{mask_set}/{method}/{framework}/{weights}.tsv")
@@ -132,5 +136,6 @@ def report_inputs(wildcards):
         wildcards.experiment,
         "results/predict/{dataset}/{mask_set}/{method}/{framework}/{weights}/provenance.json")
     specs = [f"methods/{m}/spec.yaml" for m in exp["methods"]]
+    pairs = [f"results/pairs/{exp['dataset']}/{m}.tsv" for m in exp["mask_sets"]]
     return {"scores": scores, "predictions": predictions, "resolved": resolved, "specs": specs,
-            "dataset": f"results/data/{exp['dataset']}/dataset.json"}
+            "pairs": pairs, "dataset": f"results/data/{exp['dataset']}/dataset.json"}

@@ -81,3 +81,63 @@ def test_pairing_rule_on_a_hand_worked_case():
         ("i0", "a"), ("i1", "b"), ("i2", "a"), ("i3", "b"), ("i4", "a")]
     assert (pairs.groupby("bucket").size() == 5).all()
     assert pairs.item.is_unique
+
+
+def test_sized_pairing_on_a_hand_worked_case():
+    images = pd.DataFrame({"id": ["i0", "i1", "i2", "i3", "i4"]})
+    masks = pd.DataFrame({"id": ["a", "b", "c", "box"], "hole_ratio": [.05, .06, .15, .25],
+                          "bucket": [LABELS[0], LABELS[0], LABELS[1], LABELS[2]]})
+    pairs = pair(images, masks, items_per_bucket=2)
+    # B = 3 buckets, N = 2, T = 6 slots over n = 5 images. Bucket b, item j: slot s = 3 j + b,
+    # image floor(5 s / 6); mask floor(2 j / 2) = j of bucket 0's K = 2, 0 of the others.
+    # Slots 0..5 give images 0, 0, 1, 2, 3, 4: bucket 0 takes slots 0, 3, bucket 1 slots 1, 4,
+    # bucket 2 slots 2, 5.
+    assert list(zip(pairs.bucket, pairs.image_id, pairs.mask_id)) == [
+        (LABELS[0], "i0", "a"), (LABELS[0], "i2", "b"), (LABELS[1], "i0", "c"),
+        (LABELS[1], "i3", "c"), (LABELS[2], "i1", "box"), (LABELS[2], "i4", "box")]
+
+
+def test_sized_pairing_at_celeba_size_uses_each_mask_once_and_distinct_images():
+    """celeba's default: nvidia_256's 2,000 masks per bucket, 19,962 test images."""
+    images = pd.DataFrame({"id": [f"{i:06d}" for i in range(19_962)]})
+    masks = pd.DataFrame({"id": [f"nv{i:05d}" for i in range(12_000)],
+                          "hole_ratio": 0.5, "bucket": [LABELS[i // 2000] for i in range(12_000)]})
+    pairs = pair(images, masks, items_per_bucket=2000)
+    assert len(pairs) == 12_000 and pairs.mask_id.is_unique  # every mask exactly once
+    assert pairs.image_id.is_unique  # T = 12,000 <= n: no image twice in the set
+    for _, bucket in pairs.groupby("bucket"):
+        # each bucket spreads over the whole split: consecutive items ~n/N = 10 images apart
+        gaps = np.diff(bucket.image_id.astype(int).to_numpy())
+        assert gaps.min() >= 9 and gaps.max() <= 10
+        assert int(bucket.image_id.iloc[0]) < 10 and int(bucket.image_id.iloc[-1]) >= 19_950
+    box = pair(images, masks.iloc[:1].assign(bucket=LABELS[2]), items_per_bucket=2000)
+    assert box.image_id.is_unique and len(box) == 2000
+
+
+def test_sized_pairing_with_more_masks_than_images_uses_every_image():
+    """celebahq's default: 12,000 irregular items over 2,824 test images."""
+    images = pd.DataFrame({"id": [f"{i:05d}" for i in range(2824)]})
+    masks = pd.DataFrame({"id": [f"nv{i:05d}" for i in range(12_000)],
+                          "hole_ratio": 0.5, "bucket": [LABELS[i // 2000] for i in range(12_000)]})
+    pairs = pair(images, masks, items_per_bucket=2000)
+    uses = pairs.image_id.value_counts()
+    assert len(uses) == 2824 and uses.min() == 4 and uses.max() == 5  # 12,000 / 2,824 = 4.25
+    assert pairs.mask_id.is_unique and pairs.item.is_unique
+
+
+def test_sized_pairing_refuses_to_repeat_a_pair():
+    images = pd.DataFrame({"id": ["i0", "i1"]})
+    masks = pd.DataFrame({"id": ["box"], "hole_ratio": [.25], "bucket": [LABELS[2]]})
+    with pytest.raises(ValueError, match=r"repeats \(image, mask\) pairs.*choose at most 2"):
+        pair(images, masks, items_per_bucket=3)
+    with pytest.raises(ValueError, match="positive integer"):
+        pair(images, masks, items_per_bucket=0)
+
+
+def test_whole_split_pairing_with_more_masks_than_images():
+    """K = 5 masks > n = 2 images: 5 items, every mask once, the images cycle."""
+    images = pd.DataFrame({"id": ["i0", "i1"]})
+    masks = pd.DataFrame({"id": list("abcde"), "hole_ratio": .05, "bucket": LABELS[0]})
+    pairs = pair(images, masks)
+    assert list(zip(pairs.image_id, pairs.mask_id)) == [
+        ("i0", "a"), ("i1", "b"), ("i0", "c"), ("i1", "d"), ("i0", "e")]

@@ -56,7 +56,8 @@ def test_scores_are_scikit_image_values_of_the_recorded_pairs(scored):
 def test_missing_backbones_are_unavailable_with_the_reason(scored):
     _, table = scored
     lpips, fid = table[table.metric == "lpips"], table[table.metric == "fid"]
-    assert len(lpips) == 18 and len(fid) == 6  # one FID row per bucket
+    assert len(lpips) == 18 and len(fid) == 7  # one FID row per bucket and one for the set
+    assert list(fid.bucket)[-1] == "all"
     assert lpips.value.isna().all() and fid.value.isna().all()
     assert lpips.status.str.contains("alexnet-owt-7be5be79.pth").all()
     assert fid.status.str.contains("pt_inception-2015-12-05-6726825d.pth").all()

@@ -147,3 +147,43 @@ def test_an_unknown_inference_option_is_refused_before_any_job(built, tmp_path):
     message = run.stdout + run.stderr
     assert run.returncode != 0
     assert "inference.demo.glcic" in message and "['postprocess']" in message
+
+
+def fabricated_celeba(root):
+    """The official layout's names (a dry run reads no pixels) and 12,000 mask names."""
+    (root / "celeba/img_align_celeba").mkdir(parents=True)
+    (root / "celeba/img_align_celeba/000001.jpg").touch()
+    (root / "celeba/list_eval_partition.txt").write_text("000001.jpg 0\n")
+    masks = root / "nvidia/testing_mask_dataset"
+    masks.mkdir(parents=True)
+    for index in range(12_000):
+        (masks / f"{index:05d}.png").touch()
+    overlay = root / "celeba.yaml"
+    overlay.write_text(yaml.safe_dump({"data_root": str(root), "nvidia_masks_dir":
+                                       str(root / "nvidia")}))
+    return overlay
+
+
+def test_a_dry_run_of_celeba_states_the_sized_item_counts(built, tmp_path):
+    run = snakemake(built, "-n", "-p", "reports/celeba.html", "--configfile",
+                    str(fabricated_celeba(tmp_path)))
+    plan = run.stdout + run.stderr
+    assert run.returncode == 0, plan[-3000:]
+    assert ("experiment celeba: nvidia_256: 2,000 items in each of 6 bucket(s) = 12,000 items "
+            "x 10 runs") in plan
+    assert "experiment celeba: box_256: 2,000 items in each of 1 bucket(s) = 2,000 items" in plan
+    assert plan.count("--items-per-bucket 2000") == 2  # one pairs job per mask set
+    counts = job_counts(run)
+    assert counts["pairs"] == 2 and counts["fid_reference"] == 2 and counts["predict"] == 20
+    assert counts["score"] == 20 and counts["train"] == 6
+
+
+def test_experiments_sharing_a_mask_set_must_agree_on_its_size(built, tmp_path):
+    config = yaml.safe_load((built / "configs/config.yaml").read_text())
+    config["experiments"]["demo_small"] = {**config["experiments"]["demo"],
+                                           "items_per_bucket": 4}
+    (tmp_path / "two.yaml").write_text(yaml.safe_dump(config))
+    run = snakemake(built, "-n", "reports/demo.html", "--configfile", str(tmp_path / "two.yaml"))
+    message = run.stdout + run.stderr
+    assert run.returncode != 0
+    assert "different items_per_bucket [4, None]" in message and "demo_irregular" in message

@@ -1,0 +1,65 @@
+"""Which device a stage runs on, by framework: the GPU when there is one, unless told.
+
+Device names are each framework's own: torch 'cpu', 'cuda', 'cuda:1'; paddle 'cpu', 'gpu',
+'gpu:1'. 'cuda' given to paddle means 'gpu' and 'gpu' given to torch means 'cuda', so a rule or
+a user can pass one name for both ports. Framework-free (numpy) methods always run on the CPU.
+Each framework is imported only when asked about, so a job never loads one it does not use.
+"""
+import os
+import subprocess
+
+
+def default(framework):
+    """The GPU if the framework sees one, else the CPU."""
+    if framework == "torch":
+        import torch
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if framework == "paddle":
+        import paddle
+        gpus = paddle.device.is_compiled_with_cuda() and paddle.device.cuda.device_count()
+        return "gpu" if gpus else "cpu"
+    return "cpu"
+
+
+def resolve(framework, requested=None):
+    """`requested` in the framework's own spelling, or the default when None."""
+    if requested is None:
+        return default(framework)
+    if framework == "numpy":
+        if requested != "cpu":
+            raise ValueError(f"framework-free methods run on the CPU, not on '{requested}'")
+        return "cpu"
+    kind, _, index = requested.partition(":")
+    if kind not in ("cpu", "cuda", "gpu") or (index and not index.isdigit()):
+        raise ValueError(f"unknown device '{requested}': expected cpu, cuda[:N] or gpu[:N]")
+    if kind == "cpu":
+        return "cpu"
+    kind = "cuda" if framework == "torch" else "gpu"
+    return f"{kind}:{index}" if index else kind
+
+
+def describe(framework, device):
+    """The device with the accelerator's name, for provenance records."""
+    if device == "cpu" or framework == "numpy":
+        return "cpu"
+    if framework == "torch":
+        import torch
+        return f"{device} ({torch.cuda.get_device_name(torch.device(device))})"
+    import paddle
+    index = int(device.partition(":")[2] or 0)
+    return f"{device} ({paddle.device.cuda.get_device_name(index)})"
+
+
+def gpu_count():
+    """GPUs this process may use, without importing a framework (the workflow asks at start):
+    CUDA_VISIBLE_DEVICES' entries when it is set, else the GPUs `nvidia-smi -L` lists."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        entries = [e for e in visible.split(",") if e.strip()]
+        return 0 if not entries or entries[0].strip() == "-1" else len(entries)
+    try:
+        listed = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True,
+                                timeout=30, check=False)
+    except (FileNotFoundError, subprocess.TimeoutExpired):
+        return 0
+    return sum(line.startswith("GPU ") for line in listed.stdout.splitlines())
