@@ -10,7 +10,10 @@ import subprocess
 
 
 def default(framework):
-    """The GPU if the framework sees one, else the CPU."""
+    """The GPU if one is visible (gpu_count) and the framework sees it, else the CPU; without
+    a visible GPU the framework is not even imported."""
+    if framework == "numpy" or not gpu_count():
+        return "cpu"
     if framework == "torch":
         import torch
         return "cuda" if torch.cuda.is_available() else "cpu"
@@ -18,7 +21,7 @@ def default(framework):
         import paddle
         gpus = paddle.device.is_compiled_with_cuda() and paddle.device.cuda.device_count()
         return "gpu" if gpus else "cpu"
-    return "cpu"
+    raise ValueError(f"unknown framework '{framework}'")
 
 
 def resolve(framework, requested=None):

@@ -21,7 +21,7 @@ import yaml
 
 import methods
 from datasets.io import atomic_write_text
-from methods import checkpoint
+from methods import checkpoint, devices
 from methods.training import BOOKKEEPING
 from reports.provenance import environment
 
@@ -48,15 +48,6 @@ def resolve_settings(spec, overrides, source):
     return params, training, deviations
 
 
-def default_device(framework):
-    if framework == "torch":
-        import torch
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    import paddle
-    gpus = paddle.device.is_compiled_with_cuda() and paddle.device.cuda.device_count()
-    return "gpu" if gpus else "cpu"
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--method", required=True)
@@ -75,7 +66,7 @@ def main(argv=None):
         raise SystemExit(f"methods/{args.method} is {spec['kind']}: there is nothing to train")
     params, training, overridden = resolve_settings(spec, json.loads(args.overrides),
                                                     "--overrides")
-    device = args.device or default_device(args.framework)
+    device = devices.resolve(args.framework, args.device)
     module = importlib.import_module(f"methods.{args.method}.train_{args.framework}")
     started = time.time()
     state, deviations = module.train(

@@ -1,25 +1,29 @@
 """Mean absolute error per image, over the whole image or over the hole only ([0,1] scale).
 
 Raw values: the report builder alone multiplies by 100 and labels the unit (DESIGN.md).
+Arrays are numpy or torch, computed in float64.
 """
-import torch
+import numpy as np
+
+from metrics.arrays import float64, namespace, per_image_mean
 
 
-def l1(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+def l1(pred, target):
     """(N,3,H,W) -> (N,) float64 mean |pred - target| over all pixels and channels."""
-    diff = (pred.to(torch.float64) - target.to(torch.float64)).abs()
-    return diff.flatten(1).mean(dim=1)
+    return per_image_mean(namespace(pred).abs(float64(pred) - float64(target)))
 
 
-def l1_hole(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+def l1_hole(pred, target, mask):
     """(N,3,H,W), (N,1,H,W) mask with 1 = hole -> (N,) mean |diff| over hole pixels x 3 channels.
 
     NaN where an image's mask has no hole: the mean over zero pixels is undefined, and a 0
     would pass for a perfect fill.
     """
-    diff = (pred.to(torch.float64) - target.to(torch.float64)).abs()
+    xp = namespace(pred)
+    diff = xp.abs(float64(pred) - float64(target))
     # Masks are read from 0/255 PNGs, so 0.5 splits them exactly like mask == 1 would.
-    hole = (mask > 0.5).to(torch.float64)
-    total = (diff * hole).flatten(1).sum(dim=1)
-    count = hole.flatten(1).sum(dim=1) * diff.shape[1]
-    return torch.where(count > 0, total / count.clamp(min=1), torch.nan)
+    hole = float64(mask > 0.5)
+    total = (diff * hole).reshape(len(diff), -1).sum(1)
+    count = hole.reshape(len(hole), -1).sum(1) * diff.shape[1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return xp.where(count > 0, total / xp.maximum(count, xp.ones_like(count)), xp.nan)

@@ -2,14 +2,17 @@
 
 PSNR = 10 log10(1 / MSE), MSE over every pixel and channel of one image; +inf when the
 images are identical (MSE 0). Same definition as skimage.metrics.peak_signal_noise_ratio
-with data_range=1, computed for a whole batch at once in float64.
+with data_range=1, computed for a whole batch at once in float64 (numpy or torch, as given).
 """
-import torch
+import numpy as np
+
+from metrics.arrays import float64, namespace, per_image_mean
 
 
-def psnr(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+def psnr(pred, target):
     """(N,3,H,W) images in [0,1] -> (N,) float64 PSNR in dB."""
-    diff = pred.to(torch.float64) - target.to(torch.float64)
-    mse = diff.square().flatten(1).mean(dim=1)
+    diff = float64(pred) - float64(target)
+    mse = per_image_mean(diff * diff)
     # -10 log10(0) = +inf, so identical images come out as inf without a special case.
-    return -10.0 * torch.log10(mse)
+    with np.errstate(divide="ignore"):
+        return -10.0 * namespace(mse).log10(mse)

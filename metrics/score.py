@@ -24,7 +24,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 from tqdm import tqdm
 
 from datasets import loader
@@ -66,13 +65,22 @@ def read_item(row, images_dir, masks_dir, pred_dir):
 
 
 def item_values(pred, real, mask, lpips_model):
-    """{metric: (B,) float64 tensor on the CPU} of one batch, computed on the batch's device."""
+    """{metric: (B,) float64 values} of one batch (numpy, or torch on the batch's device)."""
     values = {name: fn(pred, real) for name, fn in PIXEL_METRICS.items()}
     values["l1_hole"] = l1_hole(pred, real, mask)
     if lpips_model is not None:
         from metrics import lpips
         values["lpips"] = lpips.lpips_distance(lpips_model, pred, real)
-    return {metric: column.cpu() for metric, column in values.items()}
+    return values
+
+
+def batch_arrays(loaded, device, use_torch):
+    """(pred, real, mask) stacked: numpy arrays, or torch tensors on `device`."""
+    arrays = [np.stack(parts) for parts in zip(*loaded)]
+    if not use_torch:
+        return arrays
+    import torch
+    return [torch.from_numpy(a).to(device) for a in arrays]
 
 
 def long_rows(batch, values, lpips_status):
@@ -93,6 +101,9 @@ def score_items(pairs, dirs, lpips_model, lpips_status, inception, need_real, de
     """Item rows, and the Inception activations of the predictions (and, when need_real, of the
     ground truth) in item order, or None without the backbone. dirs: images, masks, pred."""
     records = list(pairs.itertuples())
+    # torch where it is loaded anyway (a backbone) or needed (a GPU); numpy otherwise, which
+    # spares a CPU job torch's import (metrics/arrays.py)
+    use_torch = device != "cpu" or lpips_model is not None or inception is not None
     activations = {"pred": [], "real": []}
     rows = []
     with loader.pool(threads) as executor:
@@ -100,7 +111,7 @@ def score_items(pairs, dirs, lpips_model, lpips_status, inception, need_real, de
                                     lambda row: read_item(row, *dirs))
         for batch, loaded in tqdm(batches, total=-(-len(records) // batch_size),
                                   desc=f"score {dirs[2].name}", mininterval=5):
-            pred, real, mask = (torch.from_numpy(np.stack(a)).to(device) for a in zip(*loaded))
+            pred, real, mask = batch_arrays(loaded, device, use_torch)
             rows += long_rows(batch, item_values(pred, real, mask, lpips_model), lpips_status)
             if inception is not None:
                 from metrics import fid
@@ -117,9 +128,12 @@ def fid_rows(pairs, activations, reference, status):
     """FID of each bucket and of the whole set, between the composited outputs and the ground
     truth of the same items (the reference's statistics when given)."""
     rows = []
-    for bucket, _, positions in fid_reference.bucket_groups(pairs):
+    groups = fid_reference.bucket_groups(pairs)
+    for bucket, _, positions in groups:
         value, why = np.nan, status
-        if activations is not None and len(positions) < 2:
+        if bucket == fid_reference.ALL and len(groups) == 2:  # one bucket: 'all' is the same set
+            value, why = rows[0]["value"], rows[0]["status"]
+        elif activations is not None and len(positions) < 2:
             why = f"unavailable: FID needs at least 2 images, the bucket has {len(positions)}"
         elif activations is not None:
             from metrics import fid
@@ -189,9 +203,8 @@ def main(argv=None):
     options = {"weights_dir": args.backbone_weights_dir, "allow_download": not args.no_download}
     provenance = {**vars(args), **environment(), "started": time.time(),
                   "device": devices.describe("torch", device), "used_batch_size": batch_size}
-    with torch.inference_mode():  # scoped: a caller's autograd state is left as it was
-        table = score(args.predictions, args.images, args.masks, options, batch_size,
-                      provenance, device, args.threads, args.pairs, args.fid_reference)
+    table = score(args.predictions, args.images, args.masks, options, batch_size, provenance,
+                  device, args.threads, args.pairs, args.fid_reference)
     provenance["seconds"] = round(time.time() - provenance.pop("started"), 3)
     provenance["predictions_sha256"] = sha256_file(Path(args.predictions) / "predictions.tsv")
     atomic_write_text(Path(args.out).with_suffix(".json"), json.dumps(provenance, indent=1))

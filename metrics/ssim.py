@@ -17,9 +17,12 @@ This is what scikit-image 0.26 returns for structural_similarity(a, b, channel_a
 gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=1): it filters with
 scipy.ndimage.gaussian_filter (mode 'reflect') and then crops the radius at every border, which
 discards exactly the positions a border mode touches, so a 'valid' convolution here gives the
-same numbers. Images must be at least 11x11, as in scikit-image.
+same numbers. Images must be at least 11x11, as in scikit-image. Arrays are numpy or torch
+(metrics/arrays.py), computed in float64.
 """
-import torch
+import numpy as np
+
+from metrics.arrays import float64, is_torch, namespace
 
 SIGMA = 1.5
 TRUNCATE = 3.5  # skimage's choice to give the 11-tap window of Wang et al.
@@ -39,50 +42,58 @@ GPU_PIXELS_PER_PASS = 2**22
 
 def gaussian_window() -> list:
     """The normalised 1-D Gaussian (2 RADIUS + 1 taps) whose outer product is the window."""
-    x = torch.arange(-RADIUS, RADIUS + 1, dtype=torch.float64)
-    kernel = torch.exp(-0.5 * x.square() / SIGMA**2)
+    x = np.arange(-RADIUS, RADIUS + 1, dtype=np.float64)
+    kernel = np.exp(-0.5 * np.square(x) / SIGMA**2)
     return (kernel / kernel.sum()).tolist()
 
 
-def correlate_valid(maps: torch.Tensor, taps: list, dim: int) -> torch.Tensor:
-    """Weighted sum of len(taps) shifted views along dim: a 1-D 'valid' correlation.
+def correlate_valid(maps, taps: list, dim: int):
+    """Weighted sum of len(taps) shifted views along dim (negative): a 1-D 'valid' correlation.
 
     Shifted multiply-adds instead of conv2d: torch's CPU conv2d has no fast float64 kernel and
     falls back to im2col, about 4x slower here and with an 11x larger temporary.
     """
     length = maps.shape[dim] - len(taps) + 1
-    out = maps.narrow(dim, 0, length) * taps[0]
+    trailing = (slice(None),) * (-dim - 1)
+
+    def shifted(offset):
+        return maps[(..., slice(offset, offset + length), *trailing)]
+
+    out = shifted(0) * taps[0]
     for offset, tap in enumerate(taps[1:], start=1):
-        out.add_(maps.narrow(dim, offset, length), alpha=tap)
+        if is_torch(out):
+            out.add_(shifted(offset), alpha=tap)
+        else:
+            out += tap * shifted(offset)
     return out
 
 
-def ssim_maps_mean(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+def ssim_maps_mean(x, y):
     """(M,H,W) float64 channels -> (M,) mean of the valid part of each SSIM map."""
     taps = gaussian_window()
-    moments = torch.stack([x, y, x * x, y * y, x * y])
+    moments = namespace(x).stack([x, y, x * x, y * y, x * y])
     moments = correlate_valid(correlate_valid(moments, taps, -2), taps, -1)
     mu_x, mu_y, xx, yy, xy = moments
-    var_x = xx - mu_x.square()
-    var_y = yy - mu_y.square()
+    var_x = xx - mu_x * mu_x
+    var_y = yy - mu_y * mu_y
     cov_xy = xy - mu_x * mu_y
     c1 = (K1 * DATA_RANGE) ** 2
     c2 = (K2 * DATA_RANGE) ** 2
     numerator = (2 * mu_x * mu_y + c1) * (2 * cov_xy + c2)
-    denominator = (mu_x.square() + mu_y.square() + c1) * (var_x + var_y + c2)
-    return (numerator / denominator).flatten(1).mean(dim=1)
+    denominator = (mu_x * mu_x + mu_y * mu_y + c1) * (var_x + var_y + c2)
+    return (numerator / denominator).reshape(len(numerator), -1).mean(1)
 
 
-def ssim(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+def ssim(pred, target):
     """(N,3,H,W) images in [0,1] -> (N,) float64 SSIM (see the module docstring)."""
     n, c, h, w = pred.shape
     if min(h, w) < 2 * RADIUS + 1:
         raise ValueError(f"SSIM needs images of at least {2 * RADIUS + 1} pixels a side, "
                          f"got {h}x{w}")
-    x = pred.to(torch.float64).reshape(n * c, h, w)
-    y = target.to(torch.float64).reshape(n * c, h, w)
-    per_pass = PIXELS_PER_PASS if pred.device.type == "cpu" else GPU_PIXELS_PER_PASS
-    step = c * max(1, per_pass // (h * w))
-    per_channel = torch.cat([ssim_maps_mean(x[i:i + step], y[i:i + step])
-                             for i in range(0, n * c, step)])
-    return per_channel.view(n, c).mean(dim=1)
+    x = float64(pred).reshape(n * c, h, w)
+    y = float64(target).reshape(n * c, h, w)
+    on_gpu = is_torch(pred) and pred.device.type != "cpu"
+    step = c * max(1, (GPU_PIXELS_PER_PASS if on_gpu else PIXELS_PER_PASS) // (h * w))
+    per_channel = namespace(x).concatenate([ssim_maps_mean(x[i:i + step], y[i:i + step])
+                                            for i in range(0, n * c, step)])
+    return per_channel.reshape(n, c).mean(1)

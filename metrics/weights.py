@@ -8,8 +8,10 @@ table and the report show; callers must never fall back to random weights.
 """
 import http.client
 import os
-import socket
+import shutil
+import sys
 import tempfile
+import urllib.request
 from pathlib import Path
 from typing import NamedTuple
 
@@ -49,7 +51,7 @@ KNOWN = {
 }
 
 # An offline machine must fail fast instead of hanging in connect(); 15 s still lets a slow
-# but working link start the transfer (the timeout bounds each socket operation, not the total).
+# but working link start the transfer.
 DOWNLOAD_TIMEOUT_S = 15
 
 
@@ -77,27 +79,32 @@ def verify(path, expected: str, what=None) -> None:
 
 
 def hub_checkpoints() -> Path:
-    """torch.hub's cache folder, where torchvision and pytorch-fid keep downloaded weights.
-    torch is imported here, not at the top: the report and framework-free jobs read KNOWN."""
-    import torch
-    return Path(torch.hub.get_dir()) / "checkpoints"
+    """torch.hub's cache folder, where torchvision and pytorch-fid keep downloaded weights:
+    torch.hub.get_dir() when torch is loaded (it honours torch.hub.set_dir), else the default
+    that function documents, $TORCH_HOME/hub with TORCH_HOME defaulting to
+    $XDG_CACHE_HOME/torch and that to ~/.cache (torch/hub.py get_dir, _get_torch_home), so
+    that a job which never uses torch does not import it (about 1.5 s) just to look."""
+    if "torch" in sys.modules:
+        return Path(sys.modules["torch"].hub.get_dir()) / "checkpoints"
+    home = os.getenv("TORCH_HOME") or os.path.join(os.getenv("XDG_CACHE_HOME", "~/.cache"),
+                                                   "torch")
+    return Path(os.path.expanduser(home)) / "hub" / "checkpoints"
 
 
 def download(url: str, dst: Path, expected: str) -> None:
     """Fetch url to dst via a temporary name; only a verified file is renamed into place."""
-    import torch
     dst.parent.mkdir(parents=True, exist_ok=True)
     handle, partial = tempfile.mkstemp(dir=dst.parent, prefix=dst.name + ".", suffix=".partial")
     os.close(handle)
-    previous_timeout = socket.getdefaulttimeout()
-    # torch.hub.download_url_to_file takes no timeout; the socket default is the only knob.
-    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
     try:
-        torch.hub.download_url_to_file(url, partial, progress=False)
+        # The timeout bounds each socket operation, not the total: an offline machine fails
+        # fast instead of hanging in connect(), a slow but working link still transfers.
+        with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response, \
+                open(partial, "wb") as out:
+            shutil.copyfileobj(response, out, 1 << 20)
         verify(partial, expected, what=f"the file downloaded from {url}")
         os.replace(partial, dst)  # atomic on one filesystem: readers never see half a file
     finally:
-        socket.setdefaulttimeout(previous_timeout)
         Path(partial).unlink(missing_ok=True)
 
 

@@ -211,3 +211,16 @@ def test_without_the_backbone_the_reference_says_why(data, tmp_path):
     reference, reason = fid_reference.load(tmp_path / "ref", pd.read_csv(
         data / "pairs.tsv", sep="\t", dtype=str), data / "pairs.tsv")
     assert reference is None and "weights missing" in reason
+
+
+def test_the_whole_set_fid_pools_every_bucket_and_is_the_bucket_for_one(monkeypatch):
+    monkeypatch.setattr(fid, "frechet_distance", proxy_distance)
+    rng = np.random.default_rng([8])
+    acts = {"pred": rng.random((6, 2048)), "real": rng.random((6, 2048))}
+    two = pd.DataFrame({"bucket": ["a", "a", "a", "b", "b", "b"]})
+    rows = {r["bucket"]: r["value"] for r in score.fid_rows(two, acts, None, "ok")}
+    pooled = [fid.statistics(acts[side]) for side in ("pred", "real")]
+    assert rows["all"] == pytest.approx(proxy_distance(*pooled[0], *pooled[1]), rel=1e-12)
+    assert rows["all"] not in (rows["a"], rows["b"])
+    one = score.fid_rows(pd.DataFrame({"bucket": ["a"] * 6}), acts, None, "ok")
+    assert [r["bucket"] for r in one] == ["a", "all"] and one[0]["value"] == one[1]["value"]
