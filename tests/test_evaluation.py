@@ -224,3 +224,55 @@ def test_the_whole_set_fid_pools_every_bucket_and_is_the_bucket_for_one(monkeypa
     assert rows["all"] not in (rows["a"], rows["b"])
     one = score.fid_rows(pd.DataFrame({"bucket": ["a"] * 6}), acts, None, "ok")
     assert [r["bucket"] for r in one] == ["a", "all"] and one[0]["value"] == one[1]["value"]
+
+
+def test_the_png_level_changes_the_bytes_not_the_pixels(data):
+    default, files = run_predict(data, data / "p1", "telea", "numpy")
+    fast, fast_files = run_predict(data, data / "p_level1", "telea", "numpy",
+                                   "--png-compress-level", "1")
+    assert all(files[f] != fast_files[f] for f in files)  # zlib level 1, not Pillow's 6
+    for name in files:
+        np.testing.assert_array_equal(read_rgb(data / "p1" / name),
+                                      read_rgb(data / "p_level1" / name))
+    assert default.sha256.tolist() != fast.sha256.tolist()
+
+
+def run_without(modules, module, argv, env=None):
+    """Run `python -m module argv` in a fresh process; return the listed modules it imported."""
+    import os
+    import subprocess
+    import sys
+    code = ("import runpy, sys; sys.argv = ['x', *sys.argv[1:]]; "
+            f"runpy.run_module('{module}', run_name='__main__'); "
+            f"print(sorted(m for m in {modules!r} if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code, *map(str, argv)], capture_output=True,
+                          text=True, env={**os.environ, **(env or {})}, check=True)
+    return done.stdout.strip().splitlines()[-1]
+
+
+def test_cpu_jobs_import_only_what_they_use(data, tmp_path):
+    heavy = ["torch", "torchvision", "paddle", "lpips", "pytorch_fid"]
+    no_gpu = {"CUDA_VISIBLE_DEVICES": ""}
+    assert run_without(heavy, "metrics.score", [
+        "--predictions", data / "p1", "--images", data / "data", "--masks", data / "masks",
+        "--no-download", "--backbone-weights-dir", tmp_path, "--out", tmp_path / "s.tsv"],
+        no_gpu) == "[]"
+    assert run_without(heavy, "methods.predict", [
+        "--method", "telea", "--framework", "numpy", "--weights", "none", "--images",
+        data / "data", "--masks", data / "masks", "--out", tmp_path / "p"], no_gpu) == "[]"
+    assert run_without(heavy, "methods.predict", [
+        "--method", "pconv", "--framework", "torch", "--weights", "retrained", "--checkpoint",
+        data / "train/weights.safetensors", "--images", data / "data", "--masks",
+        data / "masks", "--out", tmp_path / "q"], no_gpu) == "['torch']"
+
+
+def test_visible_gpus_are_counted_without_a_framework(monkeypatch):
+    from methods import devices
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,3")
+    assert devices.gpu_count() == 2
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "-1")
+    assert devices.gpu_count() == 0 and devices.default("paddle") == "cpu"
+    assert devices.resolve("paddle", "cuda:1") == "gpu:1"
+    assert devices.resolve("torch", "gpu") == "cuda"
+    with pytest.raises(ValueError, match="framework-free methods run on the CPU"):
+        devices.resolve("numpy", "cuda")

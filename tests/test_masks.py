@@ -95,6 +95,9 @@ def test_sized_pairing_on_a_hand_worked_case():
     assert list(zip(pairs.bucket, pairs.image_id, pairs.mask_id)) == [
         (LABELS[0], "i0", "a"), (LABELS[0], "i2", "b"), (LABELS[1], "i0", "c"),
         (LABELS[1], "i3", "c"), (LABELS[2], "i1", "box"), (LABELS[2], "i4", "box")]
+    # Fewer items than masks: N = 2 of K = 4 masks are spread, floor(4 j / 2) = masks 0, 2.
+    four = pd.DataFrame({"id": list("abcd"), "hole_ratio": .05, "bucket": LABELS[0]})
+    assert list(pair(images, four, items_per_bucket=2).mask_id) == ["a", "c"]
 
 
 def test_sized_pairing_at_celeba_size_uses_each_mask_once_and_distinct_images():

@@ -79,8 +79,9 @@ def _write_run(root: Path, mask_set: str, method: str, framework: str, weights: 
     rows = [items.assign(metric=m, value=_values(method, mask_set, m), status="ok")
             for m in ["psnr", "ssim", "l1", "l1_hole"]]
     rows.append(items.assign(metric="lpips", value=np.nan, status=REASON))
-    fid = pd.DataFrame({"bucket": sorted(set(buckets)), "metric": "fid", "status": "ok"})
-    rows.append(fid.assign(value=[40.0 + 10 * i for i in range(len(fid))], hole_ratio=np.nan))
+    fid = pd.DataFrame({"bucket": [*sorted(set(buckets)), "all"], "metric": "fid", "status": "ok"})
+    rows.append(fid.assign(value=[40.0 + 10 * i for i in range(len(fid) - 1)] + [99.0],
+                           hole_ratio=np.nan))  # per bucket, then the whole set's ('all')
     path = root / "score" / "demo" / mask_set / method / framework / f"{weights}.tsv"
     path.parent.mkdir(parents=True, exist_ok=True)
     pd.concat(rows)[inputs.SCORE_COLUMNS].to_csv(path, sep="\t", index=False)
@@ -279,7 +280,11 @@ def test_unavailable_metric_and_no_nan_anywhere(report):
 def test_fid_has_value_and_n_but_no_interval(report):
     row = _row(report["csv"], "irr", "mean_fill", "(0.1,0.2]", "fid")
     assert (row["mean"], row.n) == (50.0, 3) and math.isnan(row.ci_low)
-    assert "| classical | mean_fill | numpy | none | 40.00 | 50.00 | — |" in report["md"]
+    whole = _row(report["csv"], "irr", "mean_fill", "all", "fid")  # the set's own FID row
+    assert (whole["mean"], whole.n) == (99.0, 6) and math.isnan(whole.ci_low)
+    assert "| classical | mean_fill | numpy | none | 40.00 | 50.00 | 99.00 |" in report["md"]
+    fid_table = report["md"][report["md"].index("irr: FID"):]
+    assert fid_table.split("\n")[2].count("all (N=6)") == 1  # one 'all' column, not a bucket
     assert "(0.1,0.2] (N=3)" in report["md"] and "FID has no interval here" in report["html"]
 
 
