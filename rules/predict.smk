@@ -76,7 +76,7 @@ rule predict:
         "results/predict/{dataset}/{mask_set}/{method}/{framework}/{weights}/predictions.tsv",
         "results/predict/{dataset}/{mask_set}/{method}/{framework}/{weights}/provenance.json",
     params:
-        batch_size=f"--batch-size {config['batch_size']} "
+        options=f"--batch-size {config['batch_size']} "
         f"--gpu-batch-size {config['gpu_batch_size']} "
         f"--png-compress-level {config['png_compress_level']}",
         inference=lambda wildcards: json.dumps(inference_overrides(wildcards)),
@@ -91,7 +91,7 @@ rule predict:
         "python -m methods.predict --method {wildcards.method} "
         "--framework {wildcards.framework} --weights {wildcards.weights} "
         "--images results/data/{wildcards.dataset}/test "
-        "--masks results/masks/{wildcards.mask_set} --pairs {input.pairs} {params.batch_size} "
+        "--masks results/masks/{wildcards.mask_set} --pairs {input.pairs} {params.options} "
         "--threads {threads} {params.checkpoint} --inference '{params.inference}' "
         "--out results/predict/{wildcards.dataset}/{wildcards.mask_set}/{wildcards.method}/"
         "{wildcards.framework}/{wildcards.weights} 2> {log}"
