@@ -86,6 +86,14 @@ def pair(images, masks, items_per_bucket=None):
     return pd.concat(frames, ignore_index=True)[COLUMNS]
 
 
+IDS = {"item": str, "image_id": str, "mask_id": str, "bucket": str, "file": str}
+
+
+def read_pairs(path):
+    """A pairs TSV (or a predictions.tsv, which adds file and sha256), identifiers as strings."""
+    return pd.read_csv(path, sep="\t", dtype=IDS)
+
+
 def read_manifest(folder):
     return pd.read_csv(Path(folder) / "manifest.tsv", sep="\t", dtype={"id": str})
 

@@ -15,14 +15,13 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 from tqdm import tqdm
 
 import methods
 from datasets import loader
 from datasets.io import (PNG_COMPRESS_LEVEL, atomic_write_text, read_mask, read_rgb, write_png,
                          write_tsv)
-from datasets.pairing import pair, read_manifest
+from datasets.pairing import pair, read_manifest, read_pairs
 from methods import checkpoint, devices
 from reports.provenance import environment
 
@@ -32,8 +31,7 @@ log = logging.getLogger(__name__)
 def load_pairs(images_dir, masks_dir, pairs_file=None):
     """The recorded pairs file (the workflow's results/pairs/...), else the whole-split rule."""
     if pairs_file is not None:
-        return pd.read_csv(pairs_file, sep="\t", dtype={"item": str, "image_id": str,
-                                                       "mask_id": str, "bucket": str})
+        return read_pairs(pairs_file)
     return pair(read_manifest(images_dir), read_manifest(masks_dir))
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from datasets import loader
+from datasets import loader, pairing
 from datasets.io import atomic_write_bytes, atomic_write_text, read_rgb, sha256_file, write_tsv
 from metrics import weights
 from reports.provenance import environment
@@ -136,8 +136,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     started, out_dir = time.time(), Path(args.out)
-    pairs = pd.read_csv(args.pairs, sep="\t", dtype={"item": str, "image_id": str,
-                                                     "bucket": str})
+    pairs = pairing.read_pairs(args.pairs)
     record = {**vars(args), **environment(), "pairs_sha256": sha256_file(args.pairs)}
     try:
         weights.resolve("inception", args.backbone_weights_dir, not args.no_download)

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from datasets import loader
+from datasets import loader, pairing
 from datasets.io import atomic_write_text, read_mask, read_rgb, sha256_file, write_tsv
 from metrics import fid_reference, weights
 from metrics.l1 import l1, l1_hole
@@ -37,7 +37,6 @@ from reports.provenance import environment
 log = logging.getLogger(__name__)
 PIXEL_METRICS = {"psnr": psnr, "ssim": ssim, "l1": l1}
 PAIR_COLUMNS = ["item", "image_id", "mask_id", "bucket"]
-IDS = {"item": str, "image_id": str, "mask_id": str, "bucket": str}
 
 
 def load_backbone(name, options, provenance, device):
@@ -148,9 +147,9 @@ def fid_rows(pairs, activations, reference, status):
 
 def read_pairs(pred_dir, pairs_file):
     """predictions.tsv, checked against the recorded pairs file when one is given."""
-    pairs = pd.read_csv(pred_dir / "predictions.tsv", sep="\t", dtype={**IDS, "file": str})
+    pairs = pairing.read_pairs(pred_dir / "predictions.tsv")
     if pairs_file is not None:
-        recorded = pd.read_csv(pairs_file, sep="\t", dtype=IDS)
+        recorded = pairing.read_pairs(pairs_file)
         if not pairs[PAIR_COLUMNS].equals(recorded[PAIR_COLUMNS]):
             raise ValueError(f"{pred_dir}/predictions.tsv does not hold the pairs of "
                              f"{pairs_file}: predict again (the pairing changed)")
