@@ -41,7 +41,8 @@ def prefetched(executor, rows, batch_size, load, ahead=AHEAD):
 
 class Writer:
     """Runs write(*args) for each item in executor; results() returns their values in the
-    order submitted. At most `behind` batches are pending: finish() of older ones blocks."""
+    order submitted. At most `behind` batches are pending: submitting one more waits for the
+    oldest."""
 
     def __init__(self, executor, write, behind=BEHIND):
         self.executor, self.write, self.behind = executor, write, behind

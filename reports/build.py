@@ -95,7 +95,7 @@ def mask_set_report(mask_set: str, runs: list[inputs.Run], scores, summary, conf
     for table in built:  # a cited table must carry its items and its rows' choices
         table.notes.extend([items] + data_notes(record) + training_notes(runs)
                            + inference_notes(runs, specs))
-    general = [items] + captions.general_notes(samples, seed)
+    general = captions.general_notes(samples, seed)
     atomic_write_text(folder / f"{mask_set}.md", tables.to_markdown(mask_set, built, general))
     atomic_write_text(folder / f"{mask_set}.tex", tables.to_latex(built, samples))
     rows = [(run.method, run.framework, run.weights) for run in runs]

@@ -379,3 +379,10 @@ def test_a_subset_and_a_non_official_split_are_stated_on_the_page_and_under_each
     assert "subset: 2 of 30,000 images" in report["html"]
     assert "Data: subset: 2 of 30,000 images of dataset demo." in report["md"]
     assert "Split: NOT the official split: fabricated" in report["tex"]
+
+
+def test_every_cited_table_states_how_its_items_were_chosen(report):
+    rule = "Items: every test image in every bucket: a bucket of K masks holds max(K, n) items"
+    assert report["md"].count(rule) == report["md"].count("### irr:") == 6
+    assert report["tex"].count(rule) == report["tex"].count(r"\begin{tabular}") == 6
+    assert rule in report["html"]
