@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 
 def atomic_write_bytes(path, data):
@@ -32,9 +32,14 @@ def atomic_write_text(path, text):
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
+def tsv_text(frame):
+    """A pandas DataFrame as TSV text (floats in full precision, 'inf' kept)."""
+    return frame.to_csv(sep="\t", index=False, float_format="%.10g")
+
+
 def write_tsv(path, frame):
-    """Write a pandas DataFrame as TSV atomically (floats in full precision, 'inf' kept)."""
-    atomic_write_text(path, frame.to_csv(sep="\t", index=False, float_format="%.10g"))
+    """Write tsv_text(frame) atomically."""
+    atomic_write_text(path, tsv_text(frame))
 
 
 # Pillow's default zlib level. Level 1 encodes a 256 px face 3.2x faster (5.7 against 18.3 ms)
@@ -78,18 +83,41 @@ def write_png(path, chw, compress_level=PNG_COMPRESS_LEVEL):
     return sha256_bytes(data)
 
 
-def read_rgb(path):
-    """8-bit RGB PNG -> float32 (3,H,W) in [0,1]."""
-    with Image.open(path) as im:
+class ChangedFile(ValueError):
+    """A file is not the one the table that lists it recorded (its sha256 differs)."""
+
+
+def read_recorded(path, sha256, record):
+    """The bytes of path, refused unless they hash to the sha256 that `record` (the manifest or
+    predictions table listing the file) holds: a file replaced or edited after its stage wrote
+    it is never read as if it were that stage's output."""
+    data = Path(path).read_bytes()
+    found = sha256_bytes(data)
+    if found != sha256:
+        raise ChangedFile(
+            f"{path} is not the file {record} records (sha256 {found[:16]}..., recorded "
+            f"{sha256[:16]}...): it changed after its stage wrote it. Delete {record} and run "
+            "the workflow again, which rebuilds it and everything made from it")
+    return data
+
+
+def _open(path, sha256, record):
+    return Image.open(path if sha256 is None else io.BytesIO(read_recorded(path, sha256, record)))
+
+
+def read_rgb(path, sha256=None, record=None):
+    """8-bit RGB PNG -> float32 (3,H,W) in [0,1]; with sha256, only the file `record` lists."""
+    with _open(path, sha256, record) as im:
         if im.mode != "RGB":
             raise ValueError(f"{path}: expected an 8-bit RGB image, found mode {im.mode}")
         arr = np.asarray(im, dtype=np.float32)
     return arr.transpose(2, 0, 1) / 255.0
 
 
-def read_mask(path):
-    """8-bit greyscale PNG (255 = hole) -> float32 (1,H,W) with values exactly 0 or 1."""
-    with Image.open(path) as im:
+def read_mask(path, sha256=None, record=None):
+    """8-bit greyscale PNG (255 = hole) -> float32 (1,H,W) with values exactly 0 or 1; with
+    sha256, only the file `record` lists."""
+    with _open(path, sha256, record) as im:
         if im.mode != "L":
             raise ValueError(f"{path}: expected an 8-bit greyscale mask, found mode {im.mode}")
         arr = np.asarray(im)
@@ -103,8 +131,9 @@ def read_mask(path):
 # resized to the evaluation resolution with Pillow's bicubic filter, which widens its support
 # when shrinking (antialiased, like torchvision's Resize(antialias=True)); a square image already
 # at the resolution is left untouched.
-CROP_RULE = ("centred square crop of side min(width, height), resized to {size}x{size} with "
-             "Pillow's antialiased bicubic filter (untouched if already {size}x{size})")
+CROP_RULE = ("centred square crop of side min(width, height) of the image upright (EXIF "
+             "Orientation applied), resized to {size}x{size} with Pillow's antialiased bicubic "
+             "filter (untouched if already {size}x{size})")
 
 
 def square_resize(image, size):
@@ -119,10 +148,41 @@ def square_resize(image, size):
     return np.asarray(image, dtype=np.uint8)
 
 
+# Modes an image file may decode to, and how each becomes 8-bit RGB. 16-bit greyscale is scaled
+# (v / 257, rounded): Pillow's convert("RGB") would clip it at 255. Alpha must be opaque, since
+# the colour under a transparent pixel is undefined. 32-bit integer and float images have no
+# defined range, so they are refused. Embedded ICC profiles are not applied, as the upstream
+# loaders (PIL, OpenCV) do not apply them either.
+SIXTEEN_BIT = ("I;16", "I;16L", "I;16B", "I;16N")
+ALPHA = ("RGBA", "LA", "PA")
+RANGELESS = ("I", "F")
+
+
+def to_rgb(im):
+    """A decoded PIL image, upright as an image viewer shows it (EXIF Orientation applied), as
+    RGB; ValueError for a mode with no faithful 8-bit RGB reading (the caller names the file)."""
+    im = ImageOps.exif_transpose(im)
+    if im.mode in SIXTEEN_BIT:
+        grey = np.rint(np.asarray(im, dtype=np.float64) / 257.0).astype(np.uint8)
+        return Image.fromarray(grey).convert("RGB")
+    if im.mode in RANGELESS:
+        raise ValueError(f"a {im.mode} (32-bit {'float' if im.mode == 'F' else 'integer'})"
+                         " image has no defined intensity range; convert it to 8-bit RGB")
+    if im.mode == "P" and "transparency" in im.info:
+        im = im.convert("RGBA")
+    if im.mode in ALPHA:
+        alpha = np.asarray(im.getchannel("A" if "A" in im.getbands() else "a"))
+        if alpha.min() < 255:
+            raise ValueError(f"{int((alpha < 255).sum()):,} pixels are transparent "
+                             "(alpha < 255), so their colour is undefined; flatten the image "
+                             "onto a background first")
+    return im.convert("RGB")
+
+
 def decode_source(data, size):
-    """Encoded image bytes -> (size, size, 3) uint8 by CROP_RULE. Decodes the whole file, so a
-    truncated or corrupt one raises OSError (Pillow refuses truncated files unless
-    ImageFile.LOAD_TRUNCATED_IMAGES is set, which the harness never does)."""
+    """Encoded image bytes -> (size, size, 3) uint8 by CROP_RULE, upright (to_rgb). Decodes the
+    whole file, so a truncated or corrupt one raises OSError (Pillow refuses truncated files
+    unless ImageFile.LOAD_TRUNCATED_IMAGES is set, which the harness never does)."""
     with Image.open(io.BytesIO(data)) as im:
         im.load()
-        return square_resize(im.convert("RGB"), size)
+        return square_resize(to_rgb(im), size)

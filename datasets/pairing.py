@@ -86,7 +86,8 @@ def pair(images, masks, items_per_bucket=None):
     return pd.concat(frames, ignore_index=True)[COLUMNS]
 
 
-IDS = {"item": str, "image_id": str, "mask_id": str, "bucket": str, "file": str}
+# Read as strings: a digest or an id of digits (CelebA's 000001) must not become a number.
+IDS = {"item": str, "image_id": str, "mask_id": str, "bucket": str, "file": str, "sha256": str}
 
 
 def read_pairs(path):
@@ -95,7 +96,25 @@ def read_pairs(path):
 
 
 def read_manifest(folder):
-    return pd.read_csv(Path(folder) / "manifest.tsv", sep="\t", dtype={"id": str})
+    return pd.read_csv(Path(folder) / "manifest.tsv", sep="\t",
+                       dtype={"id": str, "file": str, "sha256": str})
+
+
+def recorded_reader(folder, read):
+    """id -> read(file, sha256, manifest) for the files of folder's manifest.tsv (a prepared
+    test split or a mask set), so that each is read only as the file its stage recorded
+    (datasets.io.read_rgb / read_mask refuse any other)."""
+    record = Path(folder) / "manifest.tsv"
+    manifest = read_manifest(folder)
+    files = dict(zip(manifest["id"], zip(manifest["file"], manifest["sha256"])))
+
+    def load(file_id):
+        if file_id not in files:
+            raise KeyError(f"{record} lists no '{file_id}': the pairs were made from another "
+                           "version of it; run the workflow again to pair anew")
+        file, sha256 = files[file_id]
+        return read(Path(folder) / file, sha256, record)
+    return load
 
 
 def main(argv=None):

@@ -16,6 +16,8 @@ Learned methods also hold train_<framework>.py (train(spec, data, out_dir, *, st
 device)). Framework-free methods (classical, controls) declare frameworks: [numpy].
 """
 import importlib
+import math
+import operator
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +29,10 @@ KINDS = ("learned", "classical", "control")
 REQUIRED = {"id": str, "title": str, "kind": str, "paper": str, "citation": str,
             "upstream": list, "frameworks": list, "sees_ground_truth": bool,
             "deviations": list, "notes": str}
-OPTIONAL = {"params": dict, "training": dict, "inference": dict}
+OPTIONAL = {"params": dict, "training": dict, "inference": dict, "limits": dict}
+SECTIONS = ("params", "training", "inference")
+BOUNDS = {"ge": (operator.ge, ">="), "gt": (operator.gt, ">"), "le": (operator.le, "<="),
+          "lt": (operator.lt, "<")}
 
 
 def validate_spec(spec, path):
@@ -54,7 +59,77 @@ def validate_spec(spec, path):
             raise ValueError(f"{path}: learned, but train_{framework}.py is missing")
     if spec["kind"] == "learned" and "steps" not in spec.get("training", {}):
         raise ValueError(f"{path}: a learned method needs training defaults with 'steps'")
+    check_limits(spec, path)
     return spec
+
+
+def defaults(spec):
+    """{setting: default} over the spec's params, training and inference sections."""
+    return {k: v for section in SECTIONS for k, v in spec.get(section, {}).items()}
+
+
+def check_limits(spec, path):
+    """Every setting that is not a boolean has limits (ge / gt / le / lt bounds, or in: its
+    values), every limit names a setting, and every default satisfies its own."""
+    settings, limits = defaults(spec), spec.get("limits", {})
+    unknown = sorted(set(limits) - set(settings))
+    missing = sorted(k for k, v in settings.items() if not isinstance(v, bool) and k not in limits)
+    if unknown or missing:
+        raise ValueError(f"{path}: limits name no setting {unknown}, and settings {missing} have "
+                         "no limits (ge/gt/le/lt bounds, or in: a list of values)")
+    for key, limit in limits.items():
+        if not isinstance(limit, dict) or set(limit) - set(BOUNDS) - {"in"}:
+            raise ValueError(f"{path}: limits of {key} must map ge/gt/le/lt/in to values, "
+                             f"got {limit!r}")
+        check_value(spec, key, settings[key], f"{path}: the default of")
+
+
+def check_value(spec, key, value, source):
+    """Raise ValueError, naming source, unless value may replace the setting key's default: the
+    default's type (an integer default takes integers only; booleans only booleans; a number
+    must be finite) and the spec's limits."""
+    default, limit = defaults(spec)[key], spec.get("limits", {}).get(key, {})
+    where = f"(methods/{spec['id']}/spec.yaml)"
+    if isinstance(default, bool):
+        ok, expected = isinstance(value, bool), "true or false"
+    elif isinstance(default, (int, float)):
+        exact = isinstance(default, int)
+        ok = (isinstance(value, int if exact else (int, float)) and not isinstance(value, bool)
+              and math.isfinite(value))
+        expected = "an integer" if exact else "a finite number"
+    else:
+        ok, expected = isinstance(value, type(default)), f"a {type(default).__name__}"
+    if not ok:
+        hint = (" (YAML reads a number without a dot in its mantissa, like 1e-3, as text: write "
+                "1.0e-3)" if isinstance(value, str) and _is_number(value) else "")
+        raise ValueError(f"{source} {key} must be {expected} like its default {default!r} "
+                         f"{where}, got {value!r}{hint}")
+    if "in" in limit and value not in limit["in"]:
+        raise ValueError(f"{source} {key} must be one of {limit['in']} {where}, got {value!r}")
+    for name, bound in limit.items():
+        if name != "in" and not BOUNDS[name][0](value, bound):
+            raise ValueError(f"{source} {key} must be {BOUNDS[name][1]} {bound} {where}, "
+                             f"got {value!r}")
+
+
+def _is_number(text):
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def check_overrides(spec, overrides, sections, source):
+    """Raise ValueError naming source unless every override names a setting of the given spec
+    sections and holds a value check_value accepts."""
+    known = {k for section in sections for k in spec.get(section, {})}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise ValueError(f"{source}: {unknown} not among the settings {sorted(known)} of "
+                         f"methods/{spec['id']}/spec.yaml ({' and '.join(sections)})")
+    for key, value in overrides.items():
+        check_value(spec, key, value, f"{source}:")
 
 
 def load_spec(method_id, root=ROOT):
@@ -88,24 +163,9 @@ def method_input(image, mask, spec):
     return (image * (1.0 - mask)).astype(np.float32)
 
 
-def resolve_inference(spec, overrides):
+def resolve_inference(spec, overrides, source="inference options"):
     """The method's inference options (spec.yaml `inference`) updated by overrides (from
     configs/config.yaml `inference`, via predict --inference); a key the spec does not have, or
-    a value of another kind than the default, is an error."""
-    options = dict(spec.get("inference", {}))
-    unknown = sorted(set(overrides) - set(options))
-    if unknown:
-        raise ValueError(f"{unknown} not among the inference options of "
-                         f"methods/{spec['id']}/spec.yaml ({sorted(options)})")
-    for key, value in overrides.items():  # "false" (a string) would switch an option on
-        if kind(value) != kind(options[key]):
-            raise ValueError(f"{key} of methods/{spec['id']} must be a "
-                             f"{kind(options[key])} like its default {options[key]!r}, "
-                             f"got {value!r}")
-    return {**options, **overrides}
-
-
-def kind(value):
-    """boolean, number or the type's name: what an inference option's override must match."""
-    return ("boolean" if isinstance(value, bool) else "number"
-            if isinstance(value, (int, float)) else type(value).__name__)
+    a value check_value refuses, is an error."""
+    check_overrides(spec, overrides, ["inference"], source)
+    return {**spec.get("inference", {}), **overrides}

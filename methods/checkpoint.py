@@ -15,8 +15,12 @@ Layer types are found by walking each framework's sublayers, never by name patte
 framework is imported inside the functions that need it, so a process using one port never
 loads the other.
 """
+import json
+import struct
+from pathlib import Path
+
 import numpy as np
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.numpy import save as safetensors_bytes
 
 from datasets.io import atomic_write_bytes
@@ -116,16 +120,73 @@ def load_paddle(layer, state):
     layer.set_state_dict(values)
 
 
+class CheckpointError(ValueError):
+    """A weights file that cannot be used: unreadable, cut short, or holding non-finite values."""
+
+
+def nonfinite(state):
+    """'name: k of n values' for each floating array of a state holding NaN or inf."""
+    return [f"{name}: {int((~np.isfinite(a)).sum()):,} of {a.size:,} values"
+            for name, a in state.items()
+            if np.issubdtype(np.asarray(a).dtype, np.floating) and not np.isfinite(a).all()]
+
+
 def save(path, state, metadata):
-    """Write a neutral state and {str: str} metadata to a safetensors file, atomically."""
+    """Write a neutral state and {str: str} metadata to a safetensors file, atomically; a state
+    holding NaN or inf (a diverged run) is refused, so no such file is ever written."""
     if not all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):
         raise TypeError(f"{path}: safetensors metadata must map str to str, got {metadata!r}")
+    bad = nonfinite(state)
+    if bad:
+        raise CheckpointError(f"{path}: not written, the weights are not finite ({bad[0]}"
+                              f"{f' and {len(bad) - 1} more tensors' if len(bad) > 1 else ''})")
     data = safetensors_bytes({k: _neutral(np.asarray(v)) for k, v in state.items()},
                              metadata=metadata)
     atomic_write_bytes(path, data)
 
 
+def check_complete(path):
+    """Raise CheckpointError unless path is a whole safetensors file: its 8-byte header length,
+    JSON header and the data the header's offsets cover add up to the file's size (the format:
+    huggingface/safetensors README, "Format"). Reads only the header, so a workflow can check
+    a large file before scheduling the jobs that read it."""
+    path = Path(path)
+    fix = ("delete it and run the workflow again to retrain it (or copy it again, if it was "
+           "copied)")
+    size = path.stat().st_size
+    try:
+        with open(path, "rb") as stream:
+            (length,) = struct.unpack("<Q", stream.read(8))
+            header = json.loads(stream.read(length)) if 8 + length <= size else None
+    except (struct.error, ValueError) as err:
+        raise CheckpointError(f"{path}: not a safetensors file ({err}): {fix}") from err
+    if header is None:
+        raise CheckpointError(f"{path}: cut short ({size:,} bytes, shorter than its header): "
+                              f"{fix}")
+    try:
+        end = max([entry["data_offsets"][1] for name, entry in header.items()
+                   if name != "__metadata__"], default=0)
+    except (AttributeError, KeyError, TypeError, IndexError) as err:
+        raise CheckpointError(f"{path}: not a safetensors header ({err!r}): {fix}") from err
+    if 8 + length + end != size:
+        raise CheckpointError(f"{path}: {size:,} bytes where its header describes "
+                              f"{8 + length + end:,}, so it was cut short or appended to: {fix}")
+
+
 def load(path):
-    """(state, metadata) from a file written by save()."""
-    with safe_open(str(path), framework="numpy") as f:
-        return {name: f.get_tensor(name) for name in f.keys()}, dict(f.metadata() or {})
+    """(state, metadata) from a file written by save(); a file cut short, unreadable or holding
+    non-finite values raises CheckpointError naming it and the fix."""
+    check_complete(path)
+    try:
+        with safe_open(str(path), framework="numpy") as f:
+            state, metadata = {name: f.get_tensor(name) for name in f.keys()}, f.metadata()
+    except SafetensorError as err:
+        raise CheckpointError(f"{path}: unreadable ({err}): delete it and run the workflow "
+                              "again to retrain it") from err
+    bad = nonfinite(state)
+    if bad:
+        raise CheckpointError(
+            f"{path}: the weights are not finite ({'; '.join(bad[:3])}"
+            f"{f'; {len(bad) - 3} more tensors' if len(bad) > 3 else ''}), so they come from a "
+            "diverged run: delete the file and retrain with a smaller learning rate")
+    return state, dict(metadata or {})

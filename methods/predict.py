@@ -19,9 +19,9 @@ from tqdm import tqdm
 
 import methods
 from datasets import loader
-from datasets.io import (PNG_COMPRESS_LEVEL, atomic_write_text, read_mask, read_rgb, write_png,
-                         write_tsv)
-from datasets.pairing import pair, read_manifest, read_pairs
+from datasets.io import (PNG_COMPRESS_LEVEL, ChangedFile, atomic_write_text, read_mask, read_rgb,
+                         write_png, write_tsv)
+from datasets.pairing import pair, read_manifest, read_pairs, recorded_reader
 from methods import checkpoint, devices
 from reports.provenance import environment
 
@@ -35,10 +35,10 @@ def load_pairs(images_dir, masks_dir, pairs_file=None):
     return pair(read_manifest(images_dir), read_manifest(masks_dir))
 
 
-def read_item(row, images_dir, masks_dir):
-    """(image, mask) of one pair, as the predict stage reads them."""
-    return (read_rgb(Path(images_dir) / f"{row.image_id}.png"),
-            read_mask(Path(masks_dir) / f"{row.mask_id}.png"))
+def item_reader(images_dir, masks_dir):
+    """row -> (image, mask) of one pair, each only as the file its manifest records."""
+    image, mask = (recorded_reader(images_dir, read_rgb), recorded_reader(masks_dir, read_mask))
+    return lambda row: (image(row.image_id), mask(row.mask_id))
 
 
 def stack_batch(rows, loaded, images_dir, masks_dir):
@@ -94,7 +94,7 @@ def predict(method_id, framework, images_dir, masks_dir, out_dir, batch_size,
     with loader.pool(threads) as executor:
         writer = loader.Writer(executor, lambda path, out: write_png(path, out, compress_level))
         batches = loader.prefetched(executor, rows, batch_size,
-                                    lambda row: read_item(row, images_dir, masks_dir))
+                                    item_reader(images_dir, masks_dir))
         for batch, loaded in tqdm(batches, total=-(-len(rows) // batch_size),
                                   desc=f"{method_id}/{framework}", mininterval=5):
             image, mask = stack_batch(batch, loaded, images_dir, masks_dir)
@@ -137,9 +137,13 @@ def main(argv=None):
     device = devices.resolve(args.framework if spec["kind"] == "learned" else "numpy",
                              args.device)
     batch_size = args.batch_size if device == "cpu" else args.gpu_batch_size or args.batch_size
-    pairs = predict(args.method, args.framework, args.images, args.masks, args.out, batch_size,
-                    args.checkpoint, inference, load_pairs(args.images, args.masks, args.pairs),
-                    device, args.threads, args.png_compress_level)
+    try:
+        pairs = predict(args.method, args.framework, args.images, args.masks, args.out,
+                        batch_size, args.checkpoint, inference,
+                        load_pairs(args.images, args.masks, args.pairs), device, args.threads,
+                        args.png_compress_level)
+    except (checkpoint.CheckpointError, ChangedFile) as err:
+        raise SystemExit(f"methods.predict: {err}")
     provenance = {**vars(args), **environment(), "inference": inference, "items": len(pairs),
                   "device": devices.describe(args.framework, device), "used_batch_size": batch_size,
                   "seconds": round(time.time() - started, 3)}

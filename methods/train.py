@@ -22,7 +22,7 @@ import yaml
 import methods
 from datasets.io import atomic_write_text
 from methods import checkpoint, devices
-from methods.training import BOOKKEEPING
+from methods.training import BOOKKEEPING, Diverged
 from reports.provenance import environment
 
 log = logging.getLogger(__name__)
@@ -35,17 +35,25 @@ def resolve_settings(spec, overrides, source):
     demo's smaller network and shorter run, say), so each is returned as one, to be recorded in
     resolved.yaml and shown in the report; bookkeeping settings (how often to checkpoint) change
     no result and are not deviations."""
+    methods.check_overrides(spec, overrides, ["params", "training"], source)
     params, training = dict(spec.get("params", {})), dict(spec.get("training", {}))
     deviations = []
     for key, value in overrides.items():
-        target = params if key in params else training if key in training else None
-        if target is None:
-            raise ValueError(f"{source}: '{key}' is not a parameter of methods/{spec['id']} "
-                             f"(params: {sorted(params)}; training: {sorted(training)})")
+        target = params if key in params else training
         if value != target[key] and key not in BOOKKEEPING:
             deviations.append(f"{key}: {value} (spec default {target[key]})")
         target[key] = value
     return params, training, deviations
+
+
+def diverged_message(err, resume, training):
+    """What a diverged run says: where, what was kept (resume: its checkpoint file), the fix."""
+    kept = (f"its last checkpoint {resume} (saved every {training['checkpoint_every']} steps) "
+            "is kept, and log.jsonl holds the steps up to it" if resume.is_file()
+            else "no checkpoint had been saved yet")
+    return (f"methods.train: training diverged: {err}. No weights were written; {kept}. Lower "
+            "the learning rate (lr in configs/config.yaml training.<dataset>.<method>, or the "
+            "spec default) and run again; a changed setting trains afresh")
 
 
 def main(argv=None):
@@ -69,11 +77,16 @@ def main(argv=None):
     device = devices.resolve(args.framework, args.device)
     module = importlib.import_module(f"methods.{args.method}.train_{args.framework}")
     started = time.time()
-    state, deviations = module.train(
-        spec, args.data, Path(args.out), steps=training["steps"], seed=args.seed,
-        device=device, params=params, settings=training,
-        backbones={"weights_dir": args.backbone_weights_dir,
-                   "allow_download": not args.no_download})
+    try:
+        state, deviations = module.train(
+            spec, args.data, Path(args.out), steps=training["steps"], seed=args.seed,
+            device=device, params=params, settings=training,
+            backbones={"weights_dir": args.backbone_weights_dir,
+                       "allow_download": not args.no_download})
+    except Diverged as err:
+        raise SystemExit(diverged_message(err, Path(args.out) / module.RESUME, training))
+    except checkpoint.CheckpointError as err:
+        raise SystemExit(f"methods.train: {err}")
     resolved = {"method": args.method, "framework": args.framework, "data": args.data,
                 "seed": args.seed, "device": device, "params": params, "training": training,
                 "deviations": overridden + deviations, "seconds": round(time.time() - started, 1),

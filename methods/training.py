@@ -6,6 +6,7 @@ batches an uninterrupted run sees, and the torch and paddle ports see the same d
 """
 import contextlib
 import json
+import math
 import zlib
 from pathlib import Path
 
@@ -153,9 +154,39 @@ def stage(step, steps, finetune_fraction):
     return 1 if step < steps - int(round(steps * finetune_fraction)) else 2
 
 
+class Diverged(RuntimeError):
+    """A training step produced a loss term, gradient or weight that is not finite."""
+
+
+def check_record(record, where):
+    """Raise Diverged naming the first loss term of a step's record (floats) that is not
+    finite; steps are 0-based, as in log.jsonl."""
+    for name, value in record.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise Diverged(f"{where}: step {record['step']} (0-based, as in log.jsonl): the "
+                           f"loss term '{name}' is {value}")
+
+
+def first_nonfinite(named, finite, where, step):
+    """Raise Diverged naming the first of named [(kind, name)] whose flag in finite is False."""
+    bad = [label for label, ok in zip(named, finite) if not ok]
+    if bad:
+        kind, name = bad[0]
+        raise Diverged(f"{where}: step {step} (0-based, as in log.jsonl): every loss term is "
+                       f"finite but the {kind} of {name} is not ({len(bad)} tensors are not)")
+
+
 def write_log(path, records):
     """log.jsonl, rewritten whole and atomically at each checkpoint."""
     atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in records))
+
+
+def fresh_start(path):
+    """(0, []) for a run starting from step 0, after emptying its log.jsonl at path, so that no
+    record of an earlier run is left to be read as this run's."""
+    if Path(path).exists():
+        write_log(path, [])
+    return 0, []
 
 
 def read_log(path, upto_step):

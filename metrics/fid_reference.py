@@ -24,7 +24,8 @@ import numpy as np
 import pandas as pd
 
 from datasets import loader, pairing
-from datasets.io import atomic_write_bytes, atomic_write_text, read_rgb, sha256_file, write_tsv
+from datasets.io import (ChangedFile, atomic_write_bytes, atomic_write_text, read_rgb,
+                         sha256_file, write_tsv)
 from metrics import weights
 from reports.provenance import environment
 
@@ -48,7 +49,7 @@ def image_activations(model, pairs, images_dir, device, batch_size, threads):
     out = np.empty((len(ids), DIM))
     with loader.pool(threads) as executor, torch.inference_mode():
         batches = loader.prefetched(executor, ids, batch_size,
-                                    lambda i: read_rgb(Path(images_dir) / f"{i}.png"))
+                                    pairing.recorded_reader(images_dir, read_rgb))
         start = 0
         for batch, images in batches:
             tensor = torch.from_numpy(np.stack(images)).to(device)
@@ -148,8 +149,11 @@ def main(argv=None):
         from metrics import fid
         device = devices.resolve("torch", args.device)
         model = fid.load_inception(args.backbone_weights_dir, not args.no_download).to(device)
-        acts = image_activations(model, pairs, args.images, device, args.batch_size,
-                                 args.threads)
+        try:
+            acts = image_activations(model, pairs, args.images, device, args.batch_size,
+                                     args.threads)
+        except ChangedFile as err:
+            raise SystemExit(f"metrics.fid_reference: {err}")
         record.update(inception={"sha256": weights.KNOWN["inception"].sha256},
                       device=devices.describe("torch", device))
     table = write_reference(pairs, acts, out_dir, record["inception"] if acts is None else "ok")

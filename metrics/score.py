@@ -27,7 +27,8 @@ import pandas as pd
 from tqdm import tqdm
 
 from datasets import loader, pairing
-from datasets.io import atomic_write_text, read_mask, read_rgb, sha256_file, write_tsv
+from datasets.io import (ChangedFile, atomic_write_text, read_mask, read_rgb, sha256_bytes,
+                         sha256_file, tsv_text, write_tsv)
 from metrics import fid_reference, weights
 from metrics.l1 import l1, l1_hole
 from metrics.psnr import psnr
@@ -58,9 +59,15 @@ def load_backbone(name, options, provenance, device):
     return model.to(device)
 
 
-def read_item(row, images_dir, masks_dir, pred_dir):
-    return (read_rgb(pred_dir / row.file), read_rgb(images_dir / f"{row.image_id}.png"),
-            read_mask(masks_dir / f"{row.mask_id}.png"))
+def item_reader(images_dir, masks_dir, pred_dir):
+    """row -> (prediction, ground truth, mask), each only as the file its stage recorded
+    (predictions.tsv, the test split's and the mask set's manifest.tsv): a file changed since
+    is refused, never scored."""
+    image, mask = (pairing.recorded_reader(images_dir, read_rgb),
+                   pairing.recorded_reader(masks_dir, read_mask))
+    record = pred_dir / "predictions.tsv"
+    return lambda row: (read_rgb(pred_dir / row.file, row.sha256, record), image(row.image_id),
+                        mask(row.mask_id))
 
 
 def item_values(pred, real, mask, lpips_model):
@@ -106,8 +113,7 @@ def score_items(pairs, dirs, lpips_model, lpips_status, inception, need_real, de
     activations = {"pred": [], "real": []}
     rows = []
     with loader.pool(threads) as executor:
-        batches = loader.prefetched(executor, records, batch_size,
-                                    lambda row: read_item(row, *dirs))
+        batches = loader.prefetched(executor, records, batch_size, item_reader(*dirs))
         for batch, loaded in tqdm(batches, total=-(-len(records) // batch_size),
                                   desc=f"score {dirs[2].name}", mininterval=5):
             pred, real, mask = batch_arrays(loaded, device, use_torch)
@@ -202,10 +208,15 @@ def main(argv=None):
     options = {"weights_dir": args.backbone_weights_dir, "allow_download": not args.no_download}
     provenance = {**vars(args), **environment(), "started": time.time(),
                   "device": devices.describe("torch", device), "used_batch_size": batch_size}
-    table = score(args.predictions, args.images, args.masks, options, batch_size, provenance,
-                  device, args.threads, args.pairs, args.fid_reference)
+    try:
+        table = score(args.predictions, args.images, args.masks, options, batch_size,
+                      provenance, device, args.threads, args.pairs, args.fid_reference)
+    except ChangedFile as err:
+        raise SystemExit(f"metrics.score: {err}")
     provenance["seconds"] = round(time.time() - provenance.pop("started"), 3)
     provenance["predictions_sha256"] = sha256_file(Path(args.predictions) / "predictions.tsv")
+    # the report refuses a table that is not this one (edited after the score stage wrote it)
+    provenance["table_sha256"] = sha256_bytes(tsv_text(table).encode("utf-8"))
     atomic_write_text(Path(args.out).with_suffix(".json"), json.dumps(provenance, indent=1))
     write_tsv(args.out, table)
     log.info("%s: %d rows in %.1f s on %s", args.out, len(table), provenance["seconds"],

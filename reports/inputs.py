@@ -1,5 +1,6 @@
 """Reading the report's inputs: score paths (the path grammar), score tables, method specs,
 predictions, and the images and masks behind the qualitative grid."""
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,9 +99,23 @@ def load_specs(methods_dir: Path, method_ids) -> dict[str, dict]:
     return specs
 
 
+def check_table(run: Run) -> None:
+    """Refuse a score table that is not the one the score stage recorded in its {weights}.json
+    (table_sha256): a table edited by hand is never reported as measured."""
+    if not run.provenance.is_file():
+        return
+    recorded = json.loads(run.provenance.read_text()).get("table_sha256")
+    found = hashlib.sha256(run.path.read_bytes()).hexdigest()
+    if recorded is not None and found != recorded:
+        raise ValueError(f"{run.path} is not the table metrics.score wrote ({run.provenance} "
+                         f"records sha256 {recorded[:16]}..., the file has {found[:16]}...): "
+                         "delete it and run the workflow again to score anew")
+
+
 def load_scores(runs: list[Run], specs: dict[str, dict]) -> pd.DataFrame:
     frames = []
     for run in runs:
+        check_table(run)
         frame = read_tsv(run.path)
         missing = set(SCORE_COLUMNS) - set(frame.columns)
         if missing:

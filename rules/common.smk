@@ -1,6 +1,7 @@
 # Shared lookups: mask-set definitions, discovered methods, and the experiment -> files mapping.
 
 import json
+import shlex
 from pathlib import Path
 
 import yaml
@@ -10,6 +11,7 @@ from snakemake.logging import logger
 import methods
 from datasets import pairing
 from methods import devices
+from methods.checkpoint import CheckpointError, check_complete
 from datasets.masks import nvidia
 from datasets.masks.buckets import LABELS, bucket_index
 from datasets.prepare import DatasetMissing, require, settings
@@ -44,29 +46,26 @@ def check_experiment(name):
 
 
 def check_training():
-    """Stop before any job runs when `training` names an unknown method or setting."""
+    """Stop before any job runs when `training` names an unknown method or setting, or gives a
+    setting a value of another type than its default or outside its spec limits."""
     for dataset, entries in config.get("training", {}).items():
         for method, overrides in entries.items():
-            spec = METHODS.get(method, {})
-            known = set(spec.get("params", {})) | set(spec.get("training", {}))
-            if spec.get("kind") != "learned" or set(overrides) - known:
-                raise ValueError(
-                    f"configs/config.yaml training.{dataset}.{method}: '{method}' must be a "
-                    f"learned method and every key one of its settings {sorted(known)}")
+            source = f"configs/config.yaml training.{dataset}.{method}"
+            if METHODS.get(method, {}).get("kind") != "learned":
+                raise ValueError(f"{source}: '{method}' is not a learned method (see "
+                                 f"methods/{method}/spec.yaml)")
+            methods.check_overrides(METHODS[method], overrides, ["params", "training"], source)
 
 
 def check_inference():
     """Stop before any job runs when `inference` names an unknown method or option, or gives an
-    option a value of another kind than its default (the predict stage's own check)."""
+    option a value the method's spec does not allow (the predict stage's own check)."""
     for dataset, entries in config.get("inference", {}).items():
         for method, overrides in entries.items():
+            source = f"configs/config.yaml inference.{dataset}.{method}"
             if method not in METHODS:
-                raise ValueError(f"configs/config.yaml inference.{dataset}.{method}: no method "
-                                 f"'{method}' (methods/{method}/spec.yaml)")
-            try:
-                methods.resolve_inference(METHODS[method], overrides)
-            except ValueError as err:
-                raise ValueError(f"configs/config.yaml inference.{dataset}.{method}: {err}")
+                raise ValueError(f"{source}: no method '{method}' (methods/{method}/spec.yaml)")
+            methods.resolve_inference(METHODS[method], overrides, source)
 
 
 check_training()
@@ -86,18 +85,27 @@ def experiment_files(name, pattern):
 
 
 def backbone_options(wildcards):
-    """Score-stage flags for the LPIPS/FID backbone weights (configs/config.yaml)."""
+    """Score-stage flags for the LPIPS/FID backbone weights (configs/config.yaml); a folder
+    from the config is shell-quoted, as every path from the config is (it may hold spaces)."""
     weights_dir = config["backbone_weights_dir"]
-    return ((f"--backbone-weights-dir {weights_dir} " if weights_dir else "")
+    return ((f"--backbone-weights-dir {shlex.quote(weights_dir)} " if weights_dir else "")
             + ("" if config["allow_download"] else "--no-download"))
 
 
 def trained_weights(wildcards):
-    """Input of the predict step: the retrained checkpoint of a learned method, if any."""
+    """Input of the predict step: the retrained checkpoint of a learned method, if any. One that
+    exists but is cut short stops the workflow before any job, naming it: Snakemake would
+    otherwise take it as up to date and run predict on it again at every invocation."""
     if wildcards.weights != "retrained":
         return {}
-    return {"checkpoint": f"results/train/{wildcards.dataset}/{wildcards.method}/"
-            f"{wildcards.framework}/weights.safetensors"}
+    path = (f"results/train/{wildcards.dataset}/{wildcards.method}/{wildcards.framework}/"
+            "weights.safetensors")
+    if Path(path).is_file():
+        try:
+            check_complete(path)
+        except CheckpointError as err:
+            raise WorkflowError(str(err))
+    return {"checkpoint": path}
 
 
 def training_overrides(wildcards):

@@ -20,7 +20,7 @@ rule masks:
         "results/masks/{mask_set}/manifest.tsv",
     params:
         definition=lambda wildcards: MASK_SETS[wildcards.mask_set],
-        nvidia=lambda wildcards, input: f"--nvidia-dir {input[0]}" if input else "",
+        nvidia=lambda wildcards, input: f"--nvidia-dir {shlex.quote(input[0])}" if input else "",
     log:
         "results/logs/masks/{mask_set}.log",
     shell:

@@ -92,6 +92,6 @@ rule predict:
         "--framework {wildcards.framework} --weights {wildcards.weights} "
         "--images results/data/{wildcards.dataset}/test "
         "--masks results/masks/{wildcards.mask_set} --pairs {input.pairs} {params.options} "
-        "--threads {threads} {params.checkpoint} --inference '{params.inference}' "
+        "--threads {threads} {params.checkpoint} --inference {params.inference:q} "
         "--out results/predict/{wildcards.dataset}/{wildcards.mask_set}/{wildcards.method}/"
         "{wildcards.framework}/{wildcards.weights} 2> {log}"

@@ -14,7 +14,7 @@ def prepare_options(wildcards):
     if wildcards.dataset == "demo":
         return ""
     options = settings(wildcards.dataset, config)
-    return (f"--root {options['root']} --resolution {options['resolution']} "
+    return (f"--root {shlex.quote(str(options['root']))} --resolution {options['resolution']} "
             f"--split {options['split']}" + (" --allow-subset" if options["allow_subset"] else ""))
 
 

@@ -19,4 +19,4 @@ rule train:
     shell:
         "python -m methods.train --method {wildcards.method} --framework {wildcards.framework} "
         "--data $(dirname {input.data}) --out $(dirname {output.weights}) --seed {params.seed} "
-        "--overrides '{params.overrides}' {params.backbones} 2> {log}"
+        "--overrides {params.overrides:q} {params.backbones} 2> {log}"

@@ -116,7 +116,7 @@ def test_inference_options_are_checked_by_name_and_kind():
     spec = methods.load_spec("glcic")
     assert methods.resolve_inference(spec, {}) == {"postprocess": True}
     assert methods.resolve_inference(spec, {"postprocess": False}) == {"postprocess": False}
-    with pytest.raises(ValueError, match="sharpen.*not among the inference options"):
+    with pytest.raises(ValueError, match="sharpen.*not among the settings"):
         methods.resolve_inference(spec, {"sharpen": True})
-    with pytest.raises(ValueError, match="postprocess of methods/glcic must be a boolean"):
+    with pytest.raises(ValueError, match="postprocess must be true or false.*methods/glcic"):
         methods.resolve_inference(spec, {"postprocess": "false"})  # a truthy string

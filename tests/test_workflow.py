@@ -187,3 +187,86 @@ def test_experiments_sharing_a_mask_set_must_agree_on_its_size(built, tmp_path):
     message = run.stdout + run.stderr
     assert run.returncode != 0
     assert "different items_per_bucket [4, None]" in message and "demo_irregular" in message
+
+
+@pytest.mark.parametrize("steps", [-5, 0, "abc", 2.5])
+def test_a_bad_training_setting_is_refused_before_any_job(built, tmp_path, steps):
+    """Issue 12, fault 3: such a value used to pass the dry run, then replace the trained
+    weights by untrained ones (0, -5) or die after Snakemake had deleted them ('abc', 2.5)."""
+    config = yaml.safe_load((built / "configs/config.yaml").read_text())
+    config["training"]["demo"]["pconv"]["steps"] = steps
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(config))
+    before = (built / "results/train/demo/pconv/torch/weights.safetensors").read_bytes()
+    run = snakemake(built, "reports/demo.html", "--configfile", str(tmp_path / "bad.yaml"))
+    message = run.stdout + run.stderr
+    assert run.returncode != 0 and "configs/config.yaml training.demo.pconv: steps must be" in message
+    assert "(methods/pconv/spec.yaml)" in message and "rule train" not in message
+    assert (built / "results/train/demo/pconv/torch/weights.safetensors").read_bytes() == before
+
+
+def test_weights_cut_short_stop_the_workflow_naming_the_file(built):
+    """Issue 12, fault 5: before, Snakemake took the file as up to date and ran predict on it,
+    which failed in safetensors, at every invocation."""
+    weights = built / "results/train/demo/pconv/torch/weights.safetensors"
+    whole = weights.read_bytes()
+    try:
+        weights.write_bytes(whole[: len(whole) // 2])
+        run = snakemake(built, "-n", "reports/demo.html")
+        message = run.stdout + run.stderr
+        assert run.returncode != 0
+        assert ("results/train/demo/pconv/torch/weights.safetensors: " in message
+                and "delete it and run the workflow again to retrain it" in message)
+    finally:
+        weights.write_bytes(whole)
+        os.utime(weights, (weights.stat().st_mtime - 3600,) * 2)  # older than its dependants
+
+
+def test_a_changed_prediction_fails_its_score_naming_the_file(built):
+    """Issue 12, fault 1, as a user meets it: a prediction PNG replaced by its ground truth,
+    then the score redone."""
+    pred = built / "results/predict/demo/demo_box/telea/numpy/none"
+    row = pd.read_csv(pred / "predictions.tsv", sep="\t").iloc[0]
+    png = pred / row.file
+    kept = png.read_bytes()
+    score = "results/score/demo/demo_box/telea/numpy/none.tsv"
+    try:
+        shutil.copy(built / f"results/data/demo/test/{row.image_id}.png", png)
+        run = snakemake(built, score, "--forcerun", score)
+        message = run.stdout + run.stderr + (
+            built / "results/logs/score/demo/demo_box/telea/numpy/none.log").read_text()
+        assert run.returncode != 0 and not (built / score).exists()
+        assert (f"{png.relative_to(built)} is not the file {pred.relative_to(built)}/"
+                "predictions.tsv records") in message
+    finally:
+        png.write_bytes(kept)
+        assert snakemake(built, score).returncode == 0
+
+
+def test_paths_from_the_config_may_hold_spaces(built, tmp_path):
+    """Issue 12, fault 6: the dataset root, the NVIDIA masks folder and the backbone folder
+    reach the shell commands quoted (the checkout itself is under a path with a space too)."""
+    shared = REPO.parent / "shared" / "data"
+    if not (shared / "celebahq_sample").is_dir():
+        pytest.skip(f"{shared} is absent (development machines and CI only)")
+    spaced = tmp_path / "a checkout"
+    shutil.copytree(built, spaced, symlinks=True)
+    folders = tmp_path / "my data"
+    folders.mkdir()
+    os.symlink(shared / "celebahq_sample", folders / "celeba hq")
+    os.symlink(shared / "nvidia_irregular_masks", folders / "nvidia masks")
+    (folders / "back bones").mkdir()
+    overlay = yaml.safe_load((REPO / "configs/celebahq_sample.yaml").read_text())
+    overlay["nvidia_masks_dir"] = str(folders / "nvidia masks")
+    overlay["datasets"]["celebahq"]["root"] = str(folders / "celeba hq")
+    overlay.update(backbone_weights_dir=str(folders / "back bones"), allow_download=False)
+    (tmp_path / "spaced.yaml").write_text(yaml.safe_dump(overlay))
+    targets = ["results/data/celebahq/test/manifest.tsv",
+               "results/masks/nvidia_256_sample/manifest.tsv",
+               "results/score/demo/demo_box/mean_fill/numpy/none.tsv"]
+    run = snakemake(spaced, *targets, "--forcerun", targets[-1], "--configfile",
+                    str(tmp_path / "spaced.yaml"))
+    assert run.returncode == 0, (run.stdout + run.stderr)[-3000:]
+    assert len(pd.read_csv(spaced / targets[0], sep="\t")) == 15
+    assert len(pd.read_csv(spaced / targets[1], sep="\t")) == 120
+    record = (spaced / targets[2]).with_suffix(".json").read_text()
+    assert str(folders / "back bones") in record  # the folder reached the score stage

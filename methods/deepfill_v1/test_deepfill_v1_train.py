@@ -156,8 +156,15 @@ def test_deepfill_v1_resumed_run_ends_with_the_same_weights(split, tmp_path, mon
     monkeypatch.setattr(batches, "sample_batch", interrupted)
     with pytest.raises(KeyboardInterrupt):
         port.train(None, split, tmp_path / "cut", **run)
-    monkeypatch.setattr(batches, "sample_batch", sample)
+    drawn = []  # a restart from step 0 would also end with the same weights: show it skips
+
+    def recorded(images, draw, settings, seed):
+        drawn.append(draw)
+        return sample(images, draw, settings, seed)
+
+    monkeypatch.setattr(batches, "sample_batch", recorded)
     resumed, _ = port.train(None, split, tmp_path / "cut", **run)
+    assert min(drawn) == batches.draw_index(3, 0, settings=SETTINGS)
     assert set(full) == set(resumed)
     for key in full:
         np.testing.assert_array_equal(resumed[key], full[key], err_msg=key)

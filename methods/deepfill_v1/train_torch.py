@@ -177,8 +177,10 @@ def train(spec, data, out_dir, *, steps, seed, device, params, settings, backbon
     for net in nets:
         net.to(memory_format=torch.channels_last if fast else torch.contiguous_format).train()
     for step in tqdm(range(start, steps), initial=start, total=steps, desc="deepfill_v1/torch"):
-        records.append({"step": step, **train_step(nets, opts, images, step, settings, seed,
-                                                   device, fast)})
+        record = {"step": step,
+                  **train_step(nets, opts, images, step, settings, seed, device, fast)}
+        resume_torch.check_finite(parts, record, "deepfill_v1/torch")
+        records.append(record)
         if (step + 1) % settings["checkpoint_every"] == 0 or step + 1 == steps:
             resume_torch.save(out_dir / RESUME, parts, step + 1, records, run_id)
     nets[0].eval()

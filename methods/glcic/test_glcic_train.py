@@ -142,8 +142,15 @@ def test_glcic_resumed_run_ends_with_the_same_weights(split, tmp_path, monkeypat
     monkeypatch.setattr(batches, "sample_batch", interrupted)
     with pytest.raises(KeyboardInterrupt):
         port.train(None, split, tmp_path / "cut", **run)
-    monkeypatch.setattr(batches, "sample_batch", sample)
+    drawn = []  # a restart from step 0 would also end with the same weights: show it skips
+
+    def recorded(images, step, settings, seed):
+        drawn.append(step)
+        return sample(images, step, settings, seed)
+
+    monkeypatch.setattr(batches, "sample_batch", recorded)
     resumed, _ = port.train(None, split, tmp_path / "cut", **run)
+    assert drawn == [4, 5]
     assert set(full) == set(resumed) and "mean_pixel" in full
     for key in full:
         np.testing.assert_array_equal(resumed[key], full[key], err_msg=key)

@@ -128,8 +128,10 @@ def run(data, out_dir, *, steps, seed, device, params, settings):
     for step in tqdm(range(start, steps), initial=start, total=steps, desc="glcic/paddle"):
         phase = batches.phase(step, settings)
         batch = batches.sample_batch(images, step, settings, seed)
-        records.append({"step": step, "phase": phase,
-                        **train_step(nets, opts, batch, phase, settings["alpha"], device, fast)})
+        record = {"step": step, "phase": phase,
+                  **train_step(nets, opts, batch, phase, settings["alpha"], device, fast)}
+        resume_paddle.check_finite(parts, record, "glcic/paddle")
+        records.append(record)
         if (step + 1) % settings["checkpoint_every"] == 0 or step + 1 == steps:
             resume_paddle.save(out_dir / RESUME, parts, step + 1, records, run_id)
     nets[0].eval()

@@ -70,8 +70,15 @@ def test_pconv_resumed_run_ends_with_the_same_weights(port, split, tmp_path, mon
     monkeypatch.setattr(training, "sample_batch", interrupted)
     with pytest.raises(KeyboardInterrupt):
         port.train(None, split, tmp_path / "cut", **run)
-    monkeypatch.setattr(training, "sample_batch", sample)
+    drawn = []  # a restart from step 0 would also end with the same weights: show it skips
+
+    def recorded(images, step, batch_size, seed):
+        drawn.append(step)
+        return sample(images, step, batch_size, seed)
+
+    monkeypatch.setattr(training, "sample_batch", recorded)
     resumed, deviations = port.train(None, split, tmp_path / "cut", **run)
+    assert drawn == [2, 3]
     assert set(full) == set(resumed) and "vgg_terms: false" in deviations[0]
     for key in full:
         np.testing.assert_array_equal(resumed[key], full[key], err_msg=key)

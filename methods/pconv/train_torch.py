@@ -58,8 +58,10 @@ def train(spec, data, out_dir, *, steps, seed, device, params, settings, backbon
             group["lr"] = settings["lr"] if stage == 1 else settings["finetune_lr"]
         model_torch.set_train_mode(model, True, freeze_encoder_bn=stage == 2)
         image, hole = training.sample_batch(images, step, settings["batch_size"], seed)
-        records.append({"step": step, "stage": stage,
-                        **train_step(model, vgg, optimizer, image, hole, device, fast)})
+        record = {"step": step, "stage": stage,
+                  **train_step(model, vgg, optimizer, image, hole, device, fast)}
+        resume_torch.check_finite(parts, record, "pconv/torch")
+        records.append(record)
         if (step + 1) % settings["checkpoint_every"] == 0 or step + 1 == steps:
             resume_torch.save(out_dir / RESUME, parts, step + 1, records, run_id)
     model_torch.set_train_mode(model, False, freeze_encoder_bn=False)
