@@ -150,9 +150,9 @@ def square_resize(image, size):
 
 # Modes an image file may decode to, and how each becomes 8-bit RGB. 16-bit greyscale is scaled
 # (v / 257, rounded): Pillow's convert("RGB") would clip it at 255. Alpha must be opaque, since
-# the colour under a transparent pixel is undefined. 32-bit integer and float images have no
-# defined range, so they are refused. Embedded ICC profiles are not applied, as the upstream
-# loaders (PIL, OpenCV) do not apply them either.
+# the colour under a transparent pixel is undefined. 32-bit integer and float images (no defined
+# range) and images of several frames (no one picture) are refused. Embedded ICC profiles are
+# not applied, as the upstream loaders (PIL, OpenCV) do not apply them either.
 SIXTEEN_BIT = ("I;16", "I;16L", "I;16B", "I;16N")
 ALPHA = ("RGBA", "LA", "PA")
 RANGELESS = ("I", "F")
@@ -161,6 +161,9 @@ RANGELESS = ("I", "F")
 def to_rgb(im):
     """A decoded PIL image, upright as an image viewer shows it (EXIF Orientation applied), as
     RGB; ValueError for a mode with no faithful 8-bit RGB reading (the caller names the file)."""
+    if getattr(im, "n_frames", 1) > 1:
+        raise ValueError(f"an image of {im.n_frames} frames (animated or multi-page): which "
+                         "one to score is not defined; save the frame you mean on its own")
     im = ImageOps.exif_transpose(im)
     if im.mode in SIXTEEN_BIT:
         grey = np.rint(np.asarray(im, dtype=np.float64) / 257.0).astype(np.uint8)

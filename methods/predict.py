@@ -73,11 +73,22 @@ def load_model(spec, framework, checkpoint_path, inference, device="cpu"):
     if checkpoint_path is None:
         raise ValueError(f"methods/{spec['id']} is learned: predict needs --checkpoint")
     state, metadata = checkpoint.load(checkpoint_path)
+    if "harness" not in metadata:
+        raise checkpoint.CheckpointError(
+            f"{checkpoint_path}: no 'harness' metadata (the model params it was trained with), so "
+            "it was not written by methods.train: delete it and run the workflow again to "
+            "retrain it")
     if framework == "paddle":
         import paddle
         paddle.set_device(device)
-    model = module.build(spec, **json.loads(metadata["harness"])["params"], **inference)
-    getattr(checkpoint, f"load_{framework}")(model, state)
+    params = json.loads(metadata["harness"])["params"]
+    model = module.build(spec, **params, **inference)
+    try:
+        getattr(checkpoint, f"load_{framework}")(model, state)
+    except (KeyError, ValueError) as err:
+        raise checkpoint.CheckpointError(
+            f"{checkpoint_path}: does not fit methods/{spec['id']}'s network built with {params} "
+            f"({err}): retrain it with this code") from err
     return module, model.to(device) if framework == "torch" else model
 
 

@@ -307,12 +307,15 @@ def test_opaque_alpha_grey_and_palette_images_read_as_their_colours():
     (Image.fromarray(np.zeros((4, 4, 4), np.uint8)), "16 pixels are transparent"),
     (Image.new("P", (4, 4)), "16 pixels are transparent"),
     (Image.fromarray(np.zeros((4, 4), np.int32)), "32-bit integer"),
-    (Image.fromarray(np.zeros((4, 4), np.float32)), "32-bit float")],
-    ids=["rgba", "palette", "int32", "float"])
+    (Image.fromarray(np.zeros((4, 4), np.float32)), "32-bit float"),
+    (Image.new("RGB", (4, 4)), "an image of 2 frames")],
+    ids=["rgba", "palette", "int32", "float", "animated"])
 def test_images_with_no_faithful_rgb_reading_are_refused_naming_the_file(tmp_path, image,
                                                                          expected):
     options = {"transparency": 0} if image.mode == "P" else {}
     fmt = "TIFF" if image.mode in ("I", "F") else "PNG"
+    if image.mode == "RGB":  # two frames, an animated GIF
+        fmt, options = "GIF", {"save_all": True, "append_images": [Image.new("RGB", (4, 4), "red")]}
     path = tmp_path / "odd.img"
     path.write_bytes(encoded(image, fmt, **options))
     pixels, _, error = prepare.decode_task((path, 4))
@@ -362,3 +365,20 @@ def test_predict_runs_the_network_of_the_checkpoint_it_is_given(train_data, tmp_
     untrained = module.build(spec, **json.loads(metadata["harness"])["params"])
     other = module.inpaint(untrained, methods.method_input(image, mask, spec), mask)
     assert np.abs(other - raw)[mask.repeat(3, 1) > 0].max() > 1e-3  # the weights matter
+
+
+def test_weights_that_do_not_fit_the_network_are_refused_naming_the_file(train_data, tmp_path):
+    train_pconv(train_data, tmp_path / "good")
+    state, metadata = checkpoint.load(tmp_path / "good/weights.safetensors")
+    dropped = sorted(state)[0]
+    cases = {"no_harness": ({**state}, {}, "no 'harness' metadata"),
+             "missing": ({k: v for k, v in state.items() if k != dropped}, metadata,
+                         f"does not fit methods/pconv's network built with .*{dropped}")}
+    for name, (arrays, meta, expected) in cases.items():
+        path = tmp_path / f"{name}.safetensors"
+        save_file(arrays, str(path), meta)
+        with pytest.raises(SystemExit, match=f"methods.predict: {path}: {expected}"):
+            predict.main(["--method", "pconv", "--framework", "torch", "--weights", "retrained",
+                          "--images", str(train_data), "--masks",
+                          str(train_data.parent / "masks"), "--out", str(tmp_path / "pred"),
+                          "--checkpoint", str(path)])

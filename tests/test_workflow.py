@@ -199,7 +199,8 @@ def test_a_bad_training_setting_is_refused_before_any_job(built, tmp_path, steps
     before = (built / "results/train/demo/pconv/torch/weights.safetensors").read_bytes()
     run = snakemake(built, "reports/demo.html", "--configfile", str(tmp_path / "bad.yaml"))
     message = run.stdout + run.stderr
-    assert run.returncode != 0 and "configs/config.yaml training.demo.pconv: steps must be" in message
+    assert run.returncode != 0
+    assert "configs/config.yaml training.demo.pconv: steps must be" in message
     assert "(methods/pconv/spec.yaml)" in message and "rule train" not in message
     assert (built / "results/train/demo/pconv/torch/weights.safetensors").read_bytes() == before
 
