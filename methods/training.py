@@ -159,12 +159,13 @@ class Diverged(RuntimeError):
 
 
 def check_record(record, where):
-    """Raise Diverged naming the first loss term of a step's record (floats) that is not
-    finite; steps are 0-based, as in log.jsonl."""
-    for name, value in record.items():
-        if isinstance(value, float) and not math.isfinite(value):
-            raise Diverged(f"{where}: step {record['step']} (0-based, as in log.jsonl): the "
-                           f"loss term '{name}' is {value}")
+    """Raise Diverged naming every loss term of a step's record (floats) that is not finite,
+    with its value; steps are 0-based, as in log.jsonl."""
+    bad = [f"{name} = {value}" for name, value in record.items()
+           if isinstance(value, float) and not math.isfinite(value)]
+    if bad:
+        raise Diverged(f"{where}: step {record['step']} (0-based, as in log.jsonl): loss terms "
+                       f"not finite: {', '.join(bad)}")
 
 
 def first_nonfinite(named, finite, where, step):
