@@ -117,6 +117,11 @@ def predict(method_id, framework, images_dir, masks_dir, out_dir, batch_size,
     return pairs.assign(file=[f"{row.item}.png" for row in rows], sha256=digests)
 
 
+def used_batch_size(device, batch_size, gpu_batch_size):
+    """Images per inpaint call: batch_size on the CPU, gpu_batch_size (else batch_size) on a GPU."""
+    return batch_size if device == "cpu" else gpu_batch_size or batch_size
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--method", required=True)
@@ -147,7 +152,7 @@ def main(argv=None):
     inference = methods.resolve_inference(spec, json.loads(args.inference))
     device = devices.resolve(args.framework if spec["kind"] == "learned" else "numpy",
                              args.device)
-    batch_size = args.batch_size if device == "cpu" else args.gpu_batch_size or args.batch_size
+    batch_size = used_batch_size(device, args.batch_size, args.gpu_batch_size)
     try:
         pairs = predict(args.method, args.framework, args.images, args.masks, args.out,
                         batch_size, args.checkpoint, inference,

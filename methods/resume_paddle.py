@@ -2,7 +2,9 @@
 
 One file holds the state of every model and optimiser of a run (named parts), the next step and
 the run's fingerprint (methods/training.py); log.jsonl is rewritten beside it at each save. Both
-are written atomically, so a run killed at any moment resumes from its last complete save.
+are written atomically, so a run killed at any moment resumes from its last complete save; the
+log is written first, so one killed between the two writes has a log ahead of its checkpoint,
+never behind it, and resuming trims the log to the checkpoint's step.
 """
 import io
 
@@ -18,8 +20,8 @@ def save(path, parts, step, records, run_id):
     buffer = io.BytesIO()
     paddle.save({**{name: part.state_dict() for name, part in parts.items()},
                  "step": step, "run": run_id}, buffer)
-    atomic_write_bytes(path, buffer.getvalue())
     training.write_log(path.parent / "log.jsonl", records)
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 def load(path, parts, run_id):
@@ -32,8 +34,9 @@ def load(path, parts, run_id):
         saved = paddle.load(str(path))
     except Exception as err:  # a file cut short fails inside the unpickler, in many ways
         raise checkpoint.CheckpointError(
-            f"{path}: unreadable resumable checkpoint ({type(err).__name__}: {err}): delete "
-            "it to train this run afresh") from err
+            f"{path}: unreadable resumable checkpoint ({type(err).__name__}: "
+            f"{(str(err).splitlines() or [''])[0][:300]}): delete it to train this run afresh"
+        ) from err
     if saved.get("run") != run_id:
         tqdm.write(f"{path}: from a run with other settings; starting afresh")
         return training.fresh_start(path.parent / "log.jsonl")

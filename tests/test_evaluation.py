@@ -5,6 +5,7 @@ No GPU here: the device is given explicitly as 'cpu', which runs the same placem
 run does (model.to(device), paddle.set_device, tensors moved to the model's device).
 """
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -134,7 +135,8 @@ def scored(data, backbones):
     reference = data / "fid"
     fid_reference.main(["--pairs", str(data / "pairs.tsv"), "--images", str(data / "data"),
                         "--backbone-weights-dir", str(backbones), "--no-download",
-                        "--device", "cpu", "--threads", "2", "--out", str(reference)])
+                        "--device", "cpu", "--threads", "2", "--out", str(reference),
+                        "--batch-size", "3"])  # 4 images: batches of 3 and 1
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(fid, "frechet_distance", proxy_distance)
         with_reference = run_score(data, backbones, data / "s_ref.tsv", "--fid-reference",
@@ -277,3 +279,65 @@ def test_visible_gpus_are_counted_without_a_framework(monkeypatch):
     assert devices.resolve("torch", "gpu") == "cuda"
     with pytest.raises(ValueError, match="framework-free methods run on the CPU"):
         devices.resolve("numpy", "cuda")
+
+
+@pytest.mark.parametrize("env", [{"TORCH_HOME": "/t/home", "XDG_CACHE_HOME": "/x"},
+                                 {"XDG_CACHE_HOME": "/x"}, {}])
+def test_a_job_without_torch_finds_torchs_hub_cache(env, monkeypatch):
+    """weights.hub_checkpoints() without torch loaded: the folder torch.hub.get_dir() itself
+    gives for the same environment (no set_dir), + checkpoints/."""
+    import sys
+    for name in ("TORCH_HOME", "XDG_CACHE_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(torch.hub, "_hub_dir", None)
+    expected = Path(torch.hub.get_dir()) / "checkpoints"
+    monkeypatch.delitem(sys.modules, "torch")  # as in a CPU job that never imported it
+    assert weights.hub_checkpoints() == expected
+
+
+def test_a_one_bucket_set_computes_its_fid_once(monkeypatch):
+    """The 'all' row of a one-bucket set is that bucket's value, copied: one Frechet
+    distance (a 2048x2048 sqrtm, ~10 s here) per set, not two."""
+    calls = []
+    monkeypatch.setattr(fid, "frechet_distance",
+                        lambda *stats: calls.append(1) or proxy_distance(*stats))
+    rng = np.random.default_rng([9])
+    acts = {"pred": rng.random((4, 2048)), "real": rng.random((4, 2048))}
+    rows = score.fid_rows(pd.DataFrame({"bucket": ["a"] * 4}), acts, None, "ok")
+    assert [r["bucket"] for r in rows] == ["a", "all"] and len(calls) == 1
+    assert rows[1]["value"] == rows[0]["value"] and rows[1]["status"] == "ok"
+
+
+def test_a_bucket_of_two_items_gets_reference_statistics(tmp_path):
+    """Two items are enough for a mean and an unbiased covariance (n - 1 = 1); one is not."""
+    acts = np.random.default_rng([10]).random((3, 2048))
+    pairs = pd.DataFrame({"bucket": ["a", "a", "b"]})
+    table = fid_reference.write_reference(pairs, acts, tmp_path, "ok")
+    assert list(table.bucket) == ["a", "b", "all"] and list(table.n) == [2, 1, 3]
+    assert list(table.status) == ["ok", "unavailable: FID needs at least 2 images, the bucket "
+                                  "has 1", "ok"]
+    with np.load(tmp_path / table.file[0]) as npz:
+        np.testing.assert_allclose(npz["mu"], (acts[0] + acts[1]) / 2, rtol=1e-12)
+        deviation = (acts[0] - acts[1]) / 2  # each row's deviation from the mean is +-this
+        np.testing.assert_allclose(npz["sigma"], 2 * np.outer(deviation, deviation),
+                                   rtol=1e-9, atol=1e-15)
+
+
+def test_a_reference_of_the_wrong_width_is_refused(tmp_path):
+    """Statistics of 3-d activations, with a stats.tsv that matches their files: consistent
+    on disk, but not pool3's 2048-d, so no FID may use them."""
+    pairs = pd.DataFrame({"bucket": ["a", "a", "a"]})
+    acts = np.random.default_rng([11]).random((3, 3))
+    table = fid_reference.write_reference(pairs, acts, tmp_path, "ok")
+    table.to_csv(tmp_path / "stats.tsv", sep="\t", index=False)
+    (tmp_path / "reference.json").write_text("{}")
+    with pytest.raises(ValueError, match=r"expected finite mu \(2048,\) and sigma"):
+        fid_reference.load(tmp_path, pairs)
+
+
+def test_a_gpu_predict_uses_the_gpu_batch_size_else_the_cpu_one():
+    assert predict.used_batch_size("cpu", 8, 64) == 8
+    assert predict.used_batch_size("cuda", 8, 64) == 64
+    assert predict.used_batch_size("gpu:0", 8, None) == 8

@@ -384,3 +384,16 @@ def test_weights_that_do_not_fit_the_network_are_refused_naming_the_file(train_d
                           "--images", str(train_data), "--masks",
                           str(train_data.parent / "masks"), "--out", str(tmp_path / "pred"),
                           "--checkpoint", str(path)])
+
+
+def test_a_resumable_checkpoint_holding_more_than_tensors_is_refused(train_data, tmp_path):
+    """torch.load(weights_only=True): a checkpoint is data, never code to unpickle."""
+    import fractions
+    import torch
+    out = tmp_path / "run"
+    train_pconv(train_data, out)
+    saved = torch.load(out / "resume_torch.pt", weights_only=True)
+    torch.save({**saved, "extra": fractions.Fraction(1, 3)}, out / "resume_torch.pt")
+    with pytest.raises(SystemExit, match=r"unreadable resumable checkpoint \(UnpicklingError: "
+                       r"Weights only load failed.*\): delete it to train this run afresh$"):
+        train_pconv(train_data, out)

@@ -9,8 +9,9 @@ import torch
 
 from datasets.io import read_mask
 from datasets.masks.build import build
-from datasets.masks.buckets import LABELS, bucket_index
-from datasets.pairing import pair
+from datasets.masks.buckets import LABELS, bucket_index, midpoint
+from datasets.masks.generate import box_mask
+from datasets.pairing import describe, pair
 
 IRREGULAR = {"kind": "irregular", "resolution": 64, "per_bucket": 5, "seed": 7}
 
@@ -62,12 +63,29 @@ def test_bucket_edges_are_open_left_closed_right():
     assert LABELS[0] == "(0.01,0.1]" and LABELS[5] == "(0.5,0.6]"
 
 
+def test_every_bucket_edge_is_the_papers():
+    # Liu et al. 2018 Sec. 4.1: (0.01,0.1], (0.1,0.2], ..., (0.5,0.6]; k/10 closes bucket k-1.
+    assert LABELS == ("(0.01,0.1]", "(0.1,0.2]", "(0.2,0.3]", "(0.3,0.4]", "(0.4,0.5]",
+                      "(0.5,0.6]")
+    for k in range(1, 7):
+        assert bucket_index(100 * k, 1000) == k - 1
+        assert bucket_index(100 * k + 1, 1000) == (k if k < 6 else None)
+    assert [midpoint(label) for label in LABELS] == pytest.approx(
+        [0.055, 0.15, 0.25, 0.35, 0.45, 0.55])
+
+
 def test_box_mask_is_centred_with_the_stated_ratio(tmp_path):
     rows = build({"kind": "box", "resolution": 128, "box": 64}, tmp_path)
     mask = read_mask(tmp_path / "box64.png")[0]
     # (128 - 64) // 2 = 32: rows and columns 32..95 are hole, 64*64/128^2 = 0.25.
     assert mask[32:96, 32:96].all() and mask.sum() == 64 * 64
     assert rows[0]["hole_ratio"] == 0.25 and rows[0]["bucket"] == "(0.2,0.3]"
+    # A box other than half the image: (64 - 24) // 2 = 20, rows and columns 20..43; and an
+    # odd margin, (64 - 25) // 2 = 19: rows and columns 19..43.
+    for box, top in ((24, 20), (25, 19)):
+        expected = np.zeros((64, 64), np.uint8)
+        expected[top:top + box, top:top + box] = 255
+        assert (box_mask(64, box) == expected).all() and expected.sum() == 255 * box * box
 
 
 def test_pairing_rule_on_a_hand_worked_case():
@@ -144,3 +162,40 @@ def test_whole_split_pairing_with_more_masks_than_images():
     pairs = pair(images, masks)
     assert list(zip(pairs.image_id, pairs.mask_id)) == [
         ("i0", "a"), ("i1", "b"), ("i0", "c"), ("i1", "d"), ("i0", "e")]
+
+
+def test_pairing_with_more_masks_than_images_in_two_buckets_by_hand():
+    """K > n in both buckets (K = 5 and 4 masks, n = 2 images, B = 2), by the module's rule."""
+    images = pd.DataFrame({"id": ["i0", "i1"]})
+    masks = pd.DataFrame({"id": list("abcdefghk"),
+                          "hole_ratio": [.02, .03, .04, .05, .06, .11, .12, .13, .14],
+                          "bucket": [LABELS[0]] * 5 + [LABELS[1]] * 4})
+    # Whole split: max(K, n) items per bucket,
+    # item j = (image j mod 2, mask j mod K): bucket 0 has 5 items, every mask once and the
+    # images alternating; bucket 1 has 4.
+    whole = pair(images, masks)
+    assert list(zip(whole.bucket, whole.image_id, whole.mask_id)) == [
+        (LABELS[0], "i0", "a"), (LABELS[0], "i1", "b"), (LABELS[0], "i0", "c"),
+        (LABELS[0], "i1", "d"), (LABELS[0], "i0", "e"),
+        (LABELS[1], "i0", "f"), (LABELS[1], "i1", "g"), (LABELS[1], "i0", "h"),
+        (LABELS[1], "i1", "k")]
+    # Sized, N = 3: T = N B = 6 slots; item j of bucket b is slot s = 2 j + b, image
+    # floor(s n / T) = floor(s / 3), mask floor(j K / N).
+    #   bucket 0 (K = 5): s = 0, 2, 4 -> images 0, 0, 1; masks floor(5j/3) = 0, 1, 3 (a, b, d)
+    #   bucket 1 (K = 4): s = 1, 3, 5 -> images 0, 1, 1; masks floor(4j/3) = 0, 1, 2 (f, g, h)
+    sized = pair(images, masks, items_per_bucket=3)
+    assert list(zip(sized.bucket, sized.image_id, sized.mask_id)) == [
+        (LABELS[0], "i0", "a"), (LABELS[0], "i0", "b"), (LABELS[0], "i1", "d"),
+        (LABELS[1], "i0", "f"), (LABELS[1], "i1", "g"), (LABELS[1], "i1", "h")]
+    assert list(sized.item) == [f"{m}__{i}" for i, m in zip(sized.image_id, sized.mask_id)]
+    assert list(sized.hole_ratio) == [.02, .03, .05, .11, .12, .13]
+    # N = 1: T = 2, item 0 of bucket b is slot b, image floor(2 b / 2) = b, mask 0.
+    one = pair(images, masks, items_per_bucket=1)
+    assert list(zip(one.image_id, one.mask_id)) == [("i0", "a"), ("i1", "f")]
+
+
+def test_the_stated_rule_is_the_one_applied():
+    assert describe(None).startswith("every test image in every bucket: a bucket of K masks "
+                                     "holds max(K, n) items")
+    assert describe(2000).startswith("2,000 items per bucket: item j of bucket b (of B) pairs "
+                                     "mask floor(j K / 2000)")

@@ -2,6 +2,7 @@
 (L1, SSIM of flat images, Frechet distance of Gaussians), and a hand re-implementation of LPIPS
 run on a seeded random AlexNet trunk (the real ImageNet weights are not on this machine)."""
 import math
+import pickle
 
 import lpips as lpips_package
 import numpy as np
@@ -12,6 +13,8 @@ import torchvision
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from skimage.transform import resize
 
+from metrics import fid as fid_module
+from metrics import ssim as ssim_module
 from metrics import weights
 from metrics.fid import fid, frechet_distance
 from metrics.l1 import l1, l1_hole
@@ -61,6 +64,29 @@ def test_psnr_and_ssim_match_scikit_image(pair):
     assert ours_psnr.dtype == ours_ssim.dtype == torch.float64
     np.testing.assert_allclose(ours_psnr.numpy(), ref_psnr, rtol=0, atol=1e-5)
     np.testing.assert_allclose(ours_ssim.numpy(), ref_ssim, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("n, h, w", [(5, 150, 170), (2, 256, 264)])
+@pytest.mark.parametrize("kind", ["numpy", "torch"])
+def test_ssim_in_several_passes_matches_scikit_image_per_image(n, h, w, kind, monkeypatch):
+    # 150x170 = 25,500 pixels: PIXELS_PER_PASS = 2^16 holds 2 whole images, so 5 images take
+    # passes of 2, 2 and 1 (a short last pass); 256x264 = 67,584 pixels exceeds a pass, so
+    # each image is a pass of its own (the "at least one image" rule). On the CPU, torch
+    # tensors and numpy arrays get the same CPU pass size.
+    per_pass = max(1, ssim_module.PIXELS_PER_PASS // (h * w))
+    assert per_pass < n  # several passes, else this test guards nothing
+    passes = []
+    maps_mean = ssim_module.ssim_maps_mean
+    monkeypatch.setattr(ssim_module, "ssim_maps_mean",
+                        lambda x, y: passes.append(len(x)) or maps_mean(x, y))
+    pred, target = noisy_pairs(7, n, h, w)
+    pred, target = (a.astype(np.float32) for a in (pred, target))
+    got = ssim(*(map(torch.from_numpy, (pred, target)) if kind == "torch" else (pred, target)))
+    expected = [skimage_ssim(p, t) for p, t in zip(pred.astype(np.float64),
+                                                    target.astype(np.float64))]
+    np.testing.assert_allclose(np.asarray(got), expected, rtol=0, atol=1e-5)
+    whole = [3 * per_pass] * (n // per_pass)  # channel maps per pass: 3 per image
+    assert passes == whole + ([3 * (n % per_pass)] if n % per_pass else [])
 
 
 def test_ssim_rejects_images_smaller_than_the_window():
@@ -164,6 +190,18 @@ def test_fid_of_small_sets_uses_the_unbiased_covariance():
     assert fid(a, b) == pytest.approx(14 - 8 / 3 * math.sqrt(2), abs=1e-9)
 
 
+# N <= D: singular covariances, as fid() documents; this product is diagonal and exact.
+@pytest.mark.filterwarnings("ignore:Matrix is singular")
+def test_fid_of_two_images_per_set_by_hand():
+    # N = 2, the smallest set allowed. a = {(0,0), (2,0)}: mean (1,0), unbiased covariance
+    # diag(2, 0) (deviations +-1 on the first axis, divided by N - 1 = 1); b = {(3,1), (5,1)}:
+    # mean (4,1), the same covariance. S1 S2 = diag(4, 0), whose square root has trace 2:
+    # FID = |(3, 1)|^2 + (2 + 2 - 2 * 2) = 10.
+    a, b = np.array([[0.0, 0.0], [2.0, 0.0]]), np.array([[3.0, 1.0], [5.0, 1.0]])
+    assert fid(a, b) == pytest.approx(10.0, abs=1e-9)
+    assert fid(b, a) == pytest.approx(10.0, abs=1e-9)
+
+
 def test_fid_needs_two_images_per_set():
     with pytest.raises(ValueError, match="at least 2 images per set, got 1 and 4"):
         fid(np.zeros((1, 3)), np.ones((4, 3)))
@@ -181,6 +219,58 @@ def test_fid_of_samples_approaches_the_closed_form():
     # error, each O(1/sqrt(n)) times O(1) terms), so 0.1 is loose yet still catches a wrong
     # covariance normalisation, a swapped argument or a missing square root.
     assert fid(a, b) == pytest.approx(diagonal_closed_form(mu1, s1, mu2, s2), abs=0.1)
+
+
+# The attributes pytorch_fid.inception.InceptionV3 takes from fid_inception_v3() to make its
+# four blocks (pytorch_fid 0.3.0, inception.py).
+INCEPTION_PARTS = ("Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", "Conv2d_3b_1x1",
+                   "Conv2d_4a_3x3", "Mixed_5b", "Mixed_5c", "Mixed_5d", "Mixed_6a", "Mixed_6b",
+                   "Mixed_6c", "Mixed_6d", "Mixed_6e", "Mixed_7a", "Mixed_7b", "Mixed_7c")
+
+
+def stand_in_fid_inception():
+    """A seeded stand-in for fid_inception_v3()'s network (the TF FID weights are not here,
+    and a random full-size one takes seconds to draw): each part a 3x3 convolution and a
+    ReLU, of stride 2 where the real part reduces the size, the last one a 1x1 convolution
+    widening to pool3's 2048 channels."""
+    generator = torch.Generator().manual_seed(14)
+    net = torch.nn.Module()
+    for name in INCEPTION_PARTS:
+        stride = 2 if name in ("Conv2d_1a_3x3", "Mixed_6a", "Mixed_7a") else 1
+        conv = (torch.nn.Conv2d(3, 2048, 1) if name == INCEPTION_PARTS[-1]
+                else torch.nn.Conv2d(3, 3, 3, stride=stride, padding=1))
+        with torch.no_grad():
+            conv.weight.copy_(torch.randn(conv.weight.shape, generator=generator) * 0.5)
+            conv.bias.copy_(torch.randn(conv.bias.shape, generator=generator) * 0.1)
+        setattr(net, name, torch.nn.Sequential(conv, torch.nn.ReLU()))
+    return net
+
+
+def test_fid_activations_see_pytorch_fids_preprocessing(tmp_path, monkeypatch):
+    """Images in [0,1] reach the network resized to 299x299 (bilinear, align_corners False)
+    and scaled to [-1,1], as pytorch_fid.inception.InceptionV3(resize_input=True,
+    normalize_input=True) does. Reference: pytorch-fid's own InceptionV3 with both switched
+    off, around the same stand-in network, fed that preprocessing written out by hand."""
+    import pytorch_fid.inception
+    file = tmp_path / weights.KNOWN["inception"].file
+    file.write_bytes(b"stand-in: the network comes from the patched fid_inception_v3")
+    monkeypatch.setitem(weights.KNOWN, "inception",
+                        weights.KNOWN["inception"]._replace(sha256=weights.sha256_file(file)))
+    monkeypatch.setattr(pytorch_fid.inception, "fid_inception_v3", stand_in_fid_inception)
+    model = fid_module.load_inception(weights_dir=tmp_path, allow_download=False)
+    bare = pytorch_fid.inception.InceptionV3([fid_module.POOL3], resize_input=False,
+                                             normalize_input=False).eval()
+    images = torch.from_numpy(np.random.default_rng([9]).random((3, 3, 40, 56),
+                                                                dtype=np.float32))
+    with torch.no_grad():
+        x = torch.nn.functional.interpolate(images, size=(299, 299), mode="bilinear",
+                                            align_corners=False)
+        expected = bare(2 * x - 1)[0].flatten(1).double().numpy()
+        unscaled = bare(x)[0].flatten(1).double().numpy()
+    got = fid_module.activations(model, images, batch_size=2)
+    assert got.shape == (3, 2048) and got.dtype == np.float64
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-4)  # float32, values ~30
+    assert np.abs(unscaled - expected).max() > 1e-2  # the stand-in is not blind to the scale
 
 
 # --- LPIPS: the package's maths, checked on a seeded random trunk ------------------------
@@ -253,3 +343,31 @@ def test_lpips_matches_a_hand_reimplementation(random_trunk, monkeypatch):
     assert got.dtype == torch.float64 and (expected > 0).all()
     np.testing.assert_allclose(got.numpy(), expected.numpy(), rtol=1e-5, atol=0)
     assert lpips_distance(model, pred, pred).abs().max().item() == 0.0
+
+
+UNPICKLED = []
+
+
+def _record_unpickling():
+    UNPICKLED.append(True)
+    return {}
+
+
+class RunsCodeWhenUnpickled:
+    """A pickle that calls a function on loading: what a tampered weights file could do."""
+
+    def __reduce__(self):
+        return _record_unpickling, ()
+
+
+def test_the_lpips_trunk_file_is_never_unpickled_as_code(tmp_path, monkeypatch):
+    # weights_only loading refuses anything but tensors and containers, before running it;
+    # the sha256 check stands in front of it, but a tampered KNOWN digest must not mean
+    # code execution.
+    path = tmp_path / weights.KNOWN["alexnet"].file
+    torch.save(RunsCodeWhenUnpickled(), path)
+    monkeypatch.setitem(weights.KNOWN, "alexnet",
+                        weights.KNOWN["alexnet"]._replace(sha256=weights.sha256_file(path)))
+    with pytest.raises(pickle.UnpicklingError, match="Weights only load failed"):
+        load_lpips(weights_dir=tmp_path, allow_download=False)
+    assert UNPICKLED == []

@@ -188,6 +188,22 @@ def test_per_bucket_takes_evenly_from_both_halves_and_reruns_byte_identically(tm
     assert record["kept_per_bucket"] == {label: 2 for label in LABELS}
 
 
+def test_block_counts_tell_border_from_no_border(tmp_path, monkeypatch):
+    # COUNT 18: blocks of 3, the first 3 // 2 = 1 of each without border, the other 2 with.
+    monkeypatch.setattr(nvidia, "COUNT", 18)
+    root = fabricate(tmp_path / "nv", [strip(2 * i + 2) for i in range(18)])
+    nvidia.build(PUBLISHED, root, tmp_path / "out")
+    record = json.loads((tmp_path / "out/import.json").read_text())
+    assert record["published_buckets"] == {
+        label: {"masks": 3, "no_border": 1, "border": 2} for label in LABELS}
+
+
+def test_an_nvidia_set_without_its_folder_is_refused_before_reading(tmp_path):
+    with pytest.raises(SystemExit, match="pass --nvidia-dir, the folder holding"):
+        build_cli.main(["--name", "nvidia_256", "--definitions",
+                        str(REPO / "configs/mask_sets.yaml"), "--out", str(tmp_path / "out")])
+
+
 def test_cli_turns_the_error_into_one_message(tmp_path):
     with pytest.raises(SystemExit) as err:
         build_cli.main(["--name", "nvidia_256", "--definitions",

@@ -6,7 +6,7 @@ import pytest
 import methods
 from datasets import store
 from datasets.masks.build import build
-from methods import predict, train
+from methods import predict, train, training
 from methods.train import resolve_settings
 
 
@@ -50,3 +50,23 @@ def test_two_cli_runs_give_byte_identical_checkpoints_that_predict_loads(tmp_pat
                   "--images", str(tmp_path / "data"), "--masks", str(tmp_path / "masks"),
                   "--out", str(tmp_path / "pred"), "--checkpoint", str(weights)])
     assert len(pd.read_csv(tmp_path / "pred" / "predictions.tsv", sep="\t")) == 3
+
+
+def test_the_finetuning_stage_is_the_last_fraction_of_the_steps():
+    # stage 2 for the last round(steps x fraction) steps: 11 x 0.0909 = 0.9999 -> 1 step (the
+    # paper's 10 days + 1 day); 10 x 0.25 = 2.5 -> 2 (round half to even); 10 x 0.35 = 3.5 -> 4.
+    assert [training.stage(s, 11, 0.0909) for s in range(11)] == [1] * 10 + [2]
+    assert [training.stage(s, 10, 0.25) for s in range(10)] == [1] * 8 + [2] * 2
+    assert [training.stage(s, 10, 0.35) for s in range(10)] == [1] * 6 + [2] * 4
+    assert {training.stage(s, 4, 0.0) for s in range(4)} == {1}
+    assert {training.stage(s, 4, 1.0) for s in range(4)} == {2}
+
+
+def test_a_runs_fingerprint_ignores_key_order_and_bookkeeping(tmp_path):
+    (tmp_path / "manifest.tsv").write_text("id\tsha256\nt0\tabc\n")
+    one = training.fingerprint(tmp_path, {"layers": 4, "width": 8},
+                               {"lr": 1.0, "steps": 4, "checkpoint_every": 1}, 0)
+    assert one == training.fingerprint(tmp_path, {"width": 8, "layers": 4},
+                                       {"checkpoint_every": 9, "steps": 4, "lr": 1.0}, 0)
+    assert one != training.fingerprint(tmp_path, {"layers": 4, "width": 8},
+                                       {"lr": 1.0, "steps": 5}, 0)

@@ -86,6 +86,43 @@ def test_pconv_resumed_run_ends_with_the_same_weights(port, split, tmp_path, mon
         (tmp_path / "full" / "log.jsonl").read_text()
 
 
+def cut_at_step_2(port, split, out, run, monkeypatch):
+    """A run killed while drawing step 2's batch: steps 0 and 1 are checkpointed."""
+    sample = training.sample_batch
+
+    def interrupted(images, step, batch_size, seed):
+        if step == 2:
+            raise KeyboardInterrupt
+        return sample(images, step, batch_size, seed)
+
+    monkeypatch.setattr(training, "sample_batch", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        port.train(None, split, out, **run)
+    monkeypatch.setattr(training, "sample_batch", sample)
+
+
+@pytest.mark.parametrize("port", [train_torch, train_paddle], ids=["torch", "paddle"])
+def test_a_log_ahead_of_its_checkpoint_is_trimmed_and_a_missing_one_restarts(
+        port, split, tmp_path, monkeypatch):
+    """The log is written before the checkpoint, so a run killed between the two has records
+    the checkpoint does not cover (steps 2 and 3 here): resuming drops them, and the resumed
+    log is the uninterrupted run's. A log deleted beside its checkpoint holds the resumed
+    steps only."""
+    run = dict(steps=4, seed=0, device="cpu", params=PARAMS, settings=SETTINGS,
+               backbones=NO_DOWNLOAD)
+    port.train(None, split, tmp_path / "full", **run)
+    cut_at_step_2(port, split, tmp_path / "cut", run, monkeypatch)
+    log = tmp_path / "cut" / "log.jsonl"
+    log.write_text(log.read_text() + '{"step": 2, "loss": 9.0}\n{"step": 3, "loss": 9.0}\n')
+    port.train(None, split, tmp_path / "cut", **run)
+    assert log.read_text() == (tmp_path / "full" / "log.jsonl").read_text()
+    cut_at_step_2(port, split, tmp_path / "lost", run, monkeypatch)
+    (tmp_path / "lost" / "log.jsonl").unlink()
+    port.train(None, split, tmp_path / "lost", **run)
+    steps = [line for line in (tmp_path / "lost" / "log.jsonl").read_text().splitlines()]
+    assert steps == (tmp_path / "full" / "log.jsonl").read_text().splitlines()[2:]
+
+
 def test_training_refuses_without_vgg16_unless_told(split, tmp_path):
     with pytest.raises(SystemExit, match="vgg_terms: false"):
         train_torch.train(None, split, tmp_path, steps=1, seed=0, device="cpu", params=PARAMS,
