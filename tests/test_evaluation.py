@@ -341,3 +341,14 @@ def test_a_gpu_predict_uses_the_gpu_batch_size_else_the_cpu_one():
     assert predict.used_batch_size("cpu", 8, 64) == 8
     assert predict.used_batch_size("cuda", 8, 64) == 64
     assert predict.used_batch_size("gpu:0", 8, None) == 8
+
+
+def test_a_bucket_of_two_items_gets_an_fid_and_one_of_one_says_why(monkeypatch):
+    monkeypatch.setattr(fid, "frechet_distance", proxy_distance)
+    rng = np.random.default_rng([12])
+    acts = {"pred": rng.random((3, 2048)), "real": rng.random((3, 2048))}
+    rows = score.fid_rows(pd.DataFrame({"bucket": ["a", "a", "b"]}), acts, None, "ok")
+    assert [(r["bucket"], r["status"]) for r in rows] == [
+        ("a", "ok"), ("b", "unavailable: FID needs at least 2 images, the bucket has 1"),
+        ("all", "ok")]
+    assert np.isfinite(rows[0]["value"]) and np.isnan(rows[1]["value"])

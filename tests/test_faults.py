@@ -169,8 +169,12 @@ def test_predict_refuses_nonfinite_weights_and_save_never_writes_them(train_data
     assert "diverged run" in str(err.value)
 
 
-@pytest.mark.parametrize("keep", [0, 7, 100, -1])
-def test_a_weights_file_cut_short_is_refused_naming_it_and_the_fix(train_data, tmp_path, keep):
+@pytest.mark.parametrize("keep, why", [
+    (0, "not a safetensors file"), (7, "not a safetensors file"),
+    (100, "cut short (100 bytes, shorter than its header)"),
+    (-1, None)])
+def test_a_weights_file_cut_short_is_refused_naming_it_and_the_fix(train_data, tmp_path, keep,
+                                                                    why):
     """Fault 5. keep: bytes left (0: empty; 7: inside the 8-byte length; 100: inside the JSON
     header; -1: all but the last byte of the data)."""
     train_pconv(train_data, tmp_path / "good")
@@ -179,7 +183,8 @@ def test_a_weights_file_cut_short_is_refused_naming_it_and_the_fix(train_data, t
     path.write_bytes(data[:keep])
     with pytest.raises(checkpoint.CheckpointError) as err:
         checkpoint.load(path)
-    assert str(err.value).startswith(f"{path}: ")
+    why = why or f"{len(data) - 1:,} bytes where its header describes {len(data):,}"
+    assert str(err.value).startswith(f"{path}: {why}")
     assert "delete it and run the workflow again to retrain it" in str(err.value)
     with pytest.raises(SystemExit, match=f"methods.predict: {path}: "):
         predict.main(["--method", "pconv", "--framework", "torch", "--weights", "retrained",

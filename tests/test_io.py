@@ -34,3 +34,9 @@ def test_a_grey_level_mask_is_refused_with_its_file_named(tmp_path):
     write_png(tmp_path / "m.png", np.full((1, 4, 4), 0.5, np.float32))
     with pytest.raises(ValueError, match="m.png: mask is not binary"):
         read_mask(tmp_path / "m.png")
+
+
+def test_an_atomic_write_makes_the_folders_it_needs(tmp_path):
+    atomic_write_text(tmp_path / "a" / "b" / "c.txt", "x")
+    assert (tmp_path / "a" / "b" / "c.txt").read_text() == "x"
+    assert [p.name for p in (tmp_path / "a" / "b").iterdir()] == ["c.txt"]  # no temporary left
