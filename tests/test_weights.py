@@ -173,3 +173,14 @@ def test_inception_is_built_from_the_verified_file_offline(hub, tmp_path, monkey
     assert np.isfinite(acts).all() and (acts >= 0).all() and acts.std() > 0
     np.testing.assert_array_equal(fid.activations(model, torch.from_numpy(images)), acts)
     path.unlink()  # 95 MB; pytest keeps the temporary folders of the last 3 runs
+
+
+def test_a_download_joins_a_hub_cache_that_already_holds_other_files(hub, tmp_path,
+                                                                     monkeypatch):
+    """The usual case after the first backbone: hub/checkpoints/ exists already."""
+    other = stand_in(hub, "alexnet")
+    source = stand_in(tmp_path / "mirror", "vgg16", content=bytes(range(256)) * 1000)
+    register(monkeypatch, "vgg16", source, url=source.as_uri())
+    path = weights.resolve("vgg16")
+    assert path.read_bytes() == source.read_bytes()
+    assert sorted(hub.iterdir()) == sorted([path, other])
