@@ -43,28 +43,3 @@ def load(path, parts, run_id):
     for name, part in parts.items():
         part.load_state_dict(saved[name])
     return saved["step"], training.read_log(path.parent / "log.jsonl", saved["step"] - 1)
-
-
-def named_tensors(parts):
-    """[((kind, name), tensor)] of every floating gradient, then weight, then buffer of the
-    networks among parts (gradients first, so a non-finite gradient is named as the cause of
-    the weights it spoiled)."""
-    layers = [(name, part) for name, part in parts.items() if isinstance(part, torch.nn.Module)]
-    found = [(("gradient", f"{n}.{k}"), p.grad) for n, layer in layers
-             for k, p in layer.named_parameters()]
-    found += [(("weight", f"{n}.{k}"), p) for n, layer in layers
-              for k, p in layer.named_parameters()]
-    found += [(("buffer", f"{n}.{k}"), b) for n, layer in layers for k, b in layer.named_buffers()]
-    return [(label, t) for label, t in found if t is not None and torch.is_floating_point(t)]
-
-
-def check_finite(parts, record, where):
-    """Stop a run (training.Diverged) at the first step whose loss terms, gradients, weights or
-    buffers are not all finite, naming the step and the term or tensor. Called after each step,
-    before its record is kept or any state saved, so the last checkpoint on disk is the last
-    good state. One device sync per step."""
-    training.check_record(record, where)
-    found = named_tensors(parts)
-    if found:
-        finite = torch.stack([torch.isfinite(t).all() for _, t in found]).tolist()
-        training.first_nonfinite([label for label, _ in found], finite, where, record["step"])

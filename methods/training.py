@@ -5,6 +5,7 @@ not depend on what ran before, so an interrupted run resumed from its checkpoint
 batches an uninterrupted run sees, and the torch and paddle ports see the same data.
 """
 import contextlib
+import importlib
 import json
 import math
 import zlib
@@ -168,13 +169,31 @@ def check_record(record, where):
                        f"not finite: {', '.join(bad)}")
 
 
-def first_nonfinite(named, finite, where, step):
-    """Raise Diverged naming the first of named [(kind, name)] whose flag in finite is False."""
-    bad = [label for label, ok in zip(named, finite) if not ok]
+def check_finite(framework, parts, record, where):
+    """Stop a run (Diverged) at the first step whose loss terms, gradients, weights or buffers
+    are not all finite, naming the step and the term or tensor. Called after each step, before
+    its record is kept or any state saved, so the last checkpoint on disk is the last good state.
+    Gradients are checked before weights, so a non-finite gradient is named as the cause of the
+    weights it spoiled. One device sync per step; torch and paddle share these function names."""
+    check_record(record, where)
+    lib = importlib.import_module(framework)
+    layer_type = lib.nn.Module if framework == "torch" else lib.nn.Layer
+    layers = [(name, part) for name, part in parts.items() if isinstance(part, layer_type)]
+    found = [(("gradient", f"{n}.{k}"), p.grad) for n, layer in layers
+             for k, p in layer.named_parameters()]
+    found += [(("weight", f"{n}.{k}"), p) for n, layer in layers
+              for k, p in layer.named_parameters()]
+    found += [(("buffer", f"{n}.{k}"), b) for n, layer in layers for k, b in layer.named_buffers()]
+    found = [(label, t) for label, t in found if t is not None and lib.is_floating_point(t)]
+    if not found:
+        return
+    finite = lib.stack([lib.isfinite(t).all() for _, t in found]).tolist()
+    bad = [label for (label, _), ok in zip(found, finite) if not ok]
     if bad:
         kind, name = bad[0]
-        raise Diverged(f"{where}: step {step} (0-based, as in log.jsonl): every loss term is "
-                       f"finite but the {kind} of {name} is not ({len(bad)} tensors are not)")
+        raise Diverged(f"{where}: step {record['step']} (0-based, as in log.jsonl): every loss "
+                       f"term is finite but the {kind} of {name} is not ({len(bad)} tensors "
+                       "are not)")
 
 
 def write_log(path, records):

@@ -76,7 +76,7 @@ MODULES = {
     "methods/resume_paddle.py": RESUME,
     "methods/training.py": {**RESUME,
                             "functions": {"fingerprint", "read_log", "write_log", "stage",
-                                          "fresh_start", "check_record", "first_nonfinite"}},
+                                          "fresh_start", "check_record", "check_finite"}},
     "methods/predict.py": {"tests": [FAULTS, "tests/test_score.py", "tests/test_train_cli.py",
                                      EVAL]},
     "methods/checkpoint.py": {"tests": [FAULTS, "methods/pconv/test_pconv.py",

@@ -188,7 +188,7 @@ def run(data, out_dir, *, steps, seed, device, params, settings):
     for step in tqdm(range(start, steps), initial=start, total=steps, desc="deepfill_v1/paddle"):
         record = {"step": step,
                   **train_step(nets, opts, images, step, settings, seed, device, fast)}
-        resume_paddle.check_finite(parts, record, "deepfill_v1/paddle")
+        training.check_finite("paddle", parts, record, "deepfill_v1/paddle")
         records.append(record)
         if (step + 1) % settings["checkpoint_every"] == 0 or step + 1 == steps:
             resume_paddle.save(out_dir / RESUME, parts, step + 1, records, run_id)

@@ -179,7 +179,7 @@ def train(spec, data, out_dir, *, steps, seed, device, params, settings, backbon
     for step in tqdm(range(start, steps), initial=start, total=steps, desc="deepfill_v1/torch"):
         record = {"step": step,
                   **train_step(nets, opts, images, step, settings, seed, device, fast)}
-        resume_torch.check_finite(parts, record, "deepfill_v1/torch")
+        training.check_finite("torch", parts, record, "deepfill_v1/torch")
         records.append(record)
         if (step + 1) % settings["checkpoint_every"] == 0 or step + 1 == steps:
             resume_torch.save(out_dir / RESUME, parts, step + 1, records, run_id)

@@ -130,7 +130,7 @@ def run(data, out_dir, *, steps, seed, device, params, settings):
         batch = batches.sample_batch(images, step, settings, seed)
         record = {"step": step, "phase": phase,
                   **train_step(nets, opts, batch, phase, settings["alpha"], device, fast)}
-        resume_paddle.check_finite(parts, record, "glcic/paddle")
+        training.check_finite("paddle", parts, record, "glcic/paddle")
         records.append(record)
         if (step + 1) % settings["checkpoint_every"] == 0 or step + 1 == steps:
             resume_paddle.save(out_dir / RESUME, parts, step + 1, records, run_id)

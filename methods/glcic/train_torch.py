@@ -122,7 +122,7 @@ def train(spec, data, out_dir, *, steps, seed, device, params, settings, backbon
         batch = batches.sample_batch(images, step, settings, seed)
         record = {"step": step, "phase": phase,
                   **train_step(nets, opts, batch, phase, settings["alpha"], device, fast)}
-        resume_torch.check_finite(parts, record, "glcic/torch")
+        training.check_finite("torch", parts, record, "glcic/torch")
         records.append(record)
         if (step + 1) % settings["checkpoint_every"] == 0 or step + 1 == steps:
             resume_torch.save(out_dir / RESUME, parts, step + 1, records, run_id)

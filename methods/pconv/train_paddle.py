@@ -65,7 +65,7 @@ def run(data, out_dir, *, steps, seed, device, params, settings, backbones):
         image, hole = training.sample_batch(images, step, settings["batch_size"], seed)
         record = {"step": step, "stage": stage,
                   **train_step(model, vgg, optimizer, image, hole, device, fast)}
-        resume_paddle.check_finite(parts, record, "pconv/paddle")
+        training.check_finite("paddle", parts, record, "pconv/paddle")
         records.append(record)
         if (step + 1) % settings["checkpoint_every"] == 0 or step + 1 == steps:
             resume_paddle.save(out_dir / RESUME, parts, step + 1, records, run_id)

@@ -60,7 +60,7 @@ def train(spec, data, out_dir, *, steps, seed, device, params, settings, backbon
         image, hole = training.sample_batch(images, step, settings["batch_size"], seed)
         record = {"step": step, "stage": stage,
                   **train_step(model, vgg, optimizer, image, hole, device, fast)}
-        resume_torch.check_finite(parts, record, "pconv/torch")
+        training.check_finite("torch", parts, record, "pconv/torch")
         records.append(record)
         if (step + 1) % settings["checkpoint_every"] == 0 or step + 1 == steps:
             resume_torch.save(out_dir / RESUME, parts, step + 1, records, run_id)
