@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import torch
 
-from datasets import pairing, store
+from datasets import pairing
 from datasets.io import read_rgb
 from datasets.masks.build import build
 from methods import predict, train
@@ -20,6 +20,7 @@ from metrics import fid, fid_reference, score, weights
 from metrics.lpips import load_lpips, lpips_distance
 from test_metrics import random_alexnet_state
 from test_weights import random_fid_inception_state
+from tiny import shared_split
 
 SIZE = 32
 
@@ -30,14 +31,7 @@ def data(tmp_path_factory):
     (3 items per bucket: 18 items over 4 images) and a trained 2-step pconv checkpoint."""
     root = tmp_path_factory.mktemp("eval")
     rng = np.random.default_rng([21, 0])
-    images = rng.integers(0, 256, (4, SIZE, SIZE, 3), dtype=np.uint8)
-    pixels = store.create_train(root / "data", 4, SIZE)
-    pixels[:] = images
-    pixels.flush()
-    store.write_manifest(root / "data", [
-        dict(id=f"t{i}", file=f"t{i}.png",
-             sha256=store.write_test_image(root / "data", f"t{i}", images[i])[1])
-        for i in range(4)])
+    shared_split(root / "data", rng.integers(0, 256, (4, SIZE, SIZE, 3), dtype=np.uint8))
     build({"kind": "irregular", "resolution": SIZE, "per_bucket": 2, "seed": 3}, root / "masks")
     pairing.main(["--images", str(root / "data"), "--masks", str(root / "masks"),
                   "--items-per-bucket", "3", "--out", str(root / "pairs.tsv")])

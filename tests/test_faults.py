@@ -11,11 +11,10 @@ from PIL import Image
 from safetensors.numpy import save_file
 
 import methods
-from datasets import store
-from datasets.io import write_png, write_tsv
 from datasets.masks.build import build
 from methods import checkpoint, predict, train, training
 from metrics import score
+from tiny import png_split, shared_split
 
 
 @pytest.fixture(scope="module")
@@ -23,11 +22,7 @@ def predicted(tmp_path_factory):
     """3 test images, one mask per bucket, telea's predictions: the score stage's inputs."""
     root = tmp_path_factory.mktemp("faults")
     rng = np.random.default_rng([12, 0])
-    rows = []
-    for i in range(3):
-        sha = write_png(root / f"data/im{i}.png", rng.random((3, 32, 32)).astype(np.float32))
-        rows.append(dict(id=f"im{i}", file=f"im{i}.png", sha256=sha))
-    write_tsv(root / "data/manifest.tsv", pd.DataFrame(rows))
+    png_split(root / "data", [rng.random((3, 32, 32)).astype(np.float32) for _ in range(3)])
     build({"kind": "irregular", "resolution": 32, "per_bucket": 1, "seed": 0}, root / "masks")
     predict.main(["--method", "telea", "--framework", "numpy", "--weights", "none",
                   "--images", str(root / "data"), "--masks", str(root / "masks"),
@@ -87,14 +82,7 @@ def test_a_changed_ground_truth_or_mask_is_refused_by_predict_and_score(predicte
 def train_data(tmp_path_factory):
     root = tmp_path_factory.mktemp("train")
     rng = np.random.default_rng([12, 1])
-    images = rng.integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
-    pixels = store.create_train(root / "data", 3, 32)
-    pixels[:] = images
-    pixels.flush()
-    rows = [dict(id=f"t{i}", file=f"t{i}.png",
-                 sha256=store.write_test_image(root / "data", f"t{i}", images[i])[1])
-            for i in range(3)]
-    store.write_manifest(root / "data", rows)
+    shared_split(root / "data", rng.integers(0, 256, (3, 32, 32, 3), dtype=np.uint8))
     build({"kind": "box", "resolution": 32, "box": 8}, root / "masks")
     return root / "data"
 

@@ -389,12 +389,10 @@ def test_every_cited_table_states_how_its_items_were_chosen(report):
 
 
 def test_an_unavailable_cell_counts_no_infinite_items():
-    # Two PSNR rows of one item cell, one unscorable: the cell is void (DESIGN: no mean over
-    # the rows that could be scored), so it has no values and none of them is infinite.
-    rows = pd.DataFrame({"mask_set": "irr", "method": "m", "framework": "numpy",
-                         "weights": "none", "kind": "classical", "bucket": "(0.1,0.2]",
-                         "item": ["a", "b"], "metric": "psnr", "value": [np.inf, np.nan],
-                         "status": ["ok", REASON]})
+    # One item cell of two PSNR rows, one unscorable: the cell is void, with no infinite value.
+    rows = pd.DataFrame(dict(mask_set="irr", method="m", framework="numpy", weights="none",
+                             kind="classical", bucket="(0.1,0.2]", item=["a", "b"], metric="psnr",
+                             value=[np.inf, np.nan], status=["ok", REASON]))
     summary = stats.summarise(rows, seed=0, samples=10)
     assert list(summary.bucket) == ["(0.1,0.2]", "all"]
     assert (summary.status == REASON).all() and (summary.n == 2).all()

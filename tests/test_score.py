@@ -4,22 +4,18 @@ import pandas as pd
 import pytest
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from datasets.io import read_mask, read_rgb, write_png, write_tsv
+from datasets.io import read_mask, read_rgb
 from datasets.masks.build import build
 from methods import predict
 from metrics import score
+from tiny import png_split
 
 
 @pytest.fixture(scope="module")
 def scored(tmp_path_factory):
     root = tmp_path_factory.mktemp("run")
     rng = np.random.default_rng([3, 0])
-    rows = []
-    for i in range(3):
-        image = rng.random((3, 32, 32)).astype(np.float32)
-        sha = write_png(root / f"data/im{i}.png", image)
-        rows.append(dict(id=f"im{i}", file=f"im{i}.png", sha256=sha))
-    write_tsv(root / "data/manifest.tsv", pd.DataFrame(rows))
+    png_split(root / "data", [rng.random((3, 32, 32)).astype(np.float32) for _ in range(3)])
     build({"kind": "irregular", "resolution": 32, "per_bucket": 1, "seed": 0}, root / "masks")
     out = root / "pred"
     predict.main(["--method", "telea", "--framework", "numpy", "--weights", "none",

@@ -4,10 +4,10 @@ import pandas as pd
 import pytest
 
 import methods
-from datasets import store
 from datasets.masks.build import build
 from methods import predict, train, training
 from methods.train import resolve_settings
+from tiny import shared_split
 
 
 def test_overrides_replace_defaults_and_each_change_is_a_deviation():
@@ -29,14 +29,7 @@ def test_an_unknown_override_is_refused_naming_it():
 
 def test_two_cli_runs_give_byte_identical_checkpoints_that_predict_loads(tmp_path):
     rng = np.random.default_rng([11, 0])
-    images = rng.integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
-    pixels = store.create_train(tmp_path / "data", 3, 32)  # one folder as train and test split
-    pixels[:] = images
-    pixels.flush()
-    rows = [dict(id=f"t{i}", file=f"t{i}.png",
-                 sha256=store.write_test_image(tmp_path / "data", f"t{i}", images[i])[1])
-            for i in range(3)]
-    store.write_manifest(tmp_path / "data", rows)
+    shared_split(tmp_path / "data", rng.integers(0, 256, (3, 32, 32, 3), dtype=np.uint8))
     overrides = ('{"layers": 4, "width": 4, "steps": 2, "batch_size": 2, "vgg_terms": false, '
                  '"checkpoint_every": 1}')
     for run in ("a", "b"):
