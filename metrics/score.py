@@ -28,7 +28,7 @@ from tqdm import tqdm
 
 from datasets import loader, pairing
 from datasets.io import (ChangedFile, atomic_write_text, read_mask, read_rgb, sha256_bytes,
-                         sha256_file, tsv_text, write_tsv)
+                         sha256_file, tsv_text)
 from metrics import fid_reference, weights
 from metrics.l1 import l1, l1_hole
 from metrics.psnr import psnr
@@ -215,10 +215,11 @@ def main(argv=None):
         raise SystemExit(f"metrics.score: {err}")
     provenance["seconds"] = round(time.time() - provenance.pop("started"), 3)
     provenance["predictions_sha256"] = sha256_file(Path(args.predictions) / "predictions.tsv")
+    text = tsv_text(table)
     # the report refuses a table that is not this one (edited after the score stage wrote it)
-    provenance["table_sha256"] = sha256_bytes(tsv_text(table).encode("utf-8"))
+    provenance["table_sha256"] = sha256_bytes(text.encode("utf-8"))
     atomic_write_text(Path(args.out).with_suffix(".json"), json.dumps(provenance, indent=1))
-    write_tsv(args.out, table)
+    atomic_write_text(args.out, text)  # last: its presence means the run is complete
     log.info("%s: %d rows in %.1f s on %s", args.out, len(table), provenance["seconds"],
              provenance["device"])
 

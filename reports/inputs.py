@@ -1,6 +1,5 @@
 """Reading the report's inputs: score paths (the path grammar), score tables, method specs,
 predictions, and the images and masks behind the qualitative grid."""
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,6 +8,8 @@ import numpy as np
 import pandas as pd
 import yaml
 from PIL import Image
+
+from datasets.io import sha256_file
 
 KIND_ORDER = ["control", "classical", "learned"]  # floor and ceiling first, then the methods
 SCORE_COLUMNS = ["item", "image_id", "mask_id", "bucket", "hole_ratio", "metric", "value",
@@ -105,7 +106,7 @@ def check_table(run: Run) -> None:
     if not run.provenance.is_file():
         return
     recorded = json.loads(run.provenance.read_text()).get("table_sha256")
-    found = hashlib.sha256(run.path.read_bytes()).hexdigest()
+    found = sha256_file(run.path)
     if recorded is not None and found != recorded:
         raise ValueError(f"{run.path} is not the table metrics.score wrote ({run.provenance} "
                          f"records sha256 {recorded[:16]}..., the file has {found[:16]}...): "
