@@ -8,7 +8,8 @@ Each dataset is a folder datasets/<name>/ whose prepare.py holds RESOLUTION, WHE
 obtain it), LAYOUT (the folder layout expected), SPLIT (the official split, in words),
 EXPECTED (images per official split) and list_images(root) -> [(id, path, official split)];
 the embedded demo holds splits() -> {split: [(id, uint8 image, extra manifest columns)]}.
-Storage is described in datasets/store.py. Every image is decoded before anything is kept:
+Storage is described in datasets/store.py; TRAIN_FILES ("png" or "source") says whether
+the training split gets PNG copies or reads the sources in place. Every image is decoded before anything is kept:
 a corrupt or truncated file is named in the error, and the dataset is written to a staging
 folder that replaces results/data/<name> only when every image was written.
 """
@@ -170,22 +171,19 @@ def decoded(items, root, size, workers, failures):
                                          source_sha256=sha)
 
 
-def write_split(folder, split, entries, count, size, name):
-    """Write one split (see datasets/store.py); entries yield (id, uint8 image, columns)."""
+def write_split(folder, split, entries, count, name, files):
+    """Write one split (see datasets/store.py); entries yield (id, uint8 image, columns). A
+    training split of files "source" keeps no pixels: its rows name the source files."""
     folder.mkdir(parents=True, exist_ok=True)
-    pixels_out = store.create_train(folder, count, size) if split == "train" else None
     rows = []
     for image_id, pixels, columns in tqdm(entries, total=count, desc=f"{name} {split}",
                                           mininterval=5):
-        if pixels_out is not None:
-            pixels_out[len(rows)] = pixels
-            row = dict(id=image_id, sha256=store.pixel_sha256(pixels))
+        if split == "train" and files == "source":
+            row = dict(id=image_id, file=columns["source"], sha256=columns["source_sha256"])
         else:
             file, sha = store.write_test_image(folder, image_id, pixels)
-            row = dict(id=image_id, file=file, sha256=sha)
-        rows.append({**row, **columns})
-    if pixels_out is not None:
-        pixels_out.flush()
+            row = dict(id=image_id, file=file, sha256=sha, **columns)
+        rows.append({**row, **(store.pixel_sums(pixels) if split == "train" else {})})
     return rows
 
 
@@ -196,6 +194,7 @@ def prepare(name, root, out, options, workers=1):
     staging = out.with_name(f".{out.name}.partial")
     shutil.rmtree(staging, ignore_errors=True)
     failures, counts = [], {}
+    files = "png" if name in EMBEDDED else module.TRAIN_FILES
     try:
         if name in EMBEDDED:
             found = expected = None
@@ -205,9 +204,12 @@ def prepare(name, root, out, options, workers=1):
             splits = {s: (decoded(items, Path(root), size, workers, failures), len(items))
                       for s, items in chosen.items()}
         for split, (entries, count) in splits.items():
-            rows = write_split(staging / split, split, entries, count, size, name)
+            rows = write_split(staging / split, split, entries, count, name, files)
             if not failures:
                 store.write_manifest(staging / split, rows)
+            if split == "train":
+                store.write_train_layout(staging / split, files, size,
+                                         root if files == "source" else None)
             counts[split] = len(rows)
         if failures:
             raise DatasetError(

@@ -8,14 +8,9 @@ from datasets import store
 @pytest.fixture(scope="module")
 def split(tmp_path_factory):
     """A tiny prepared training split (datasets/store.py): 6 seeded 32x32 images."""
-    folder = tmp_path_factory.mktemp("train")
     rng = np.random.default_rng([5, 0])
-    pixels = store.create_train(folder, 6, 32)
-    rows = []
-    for i in range(6):
+    images = []
+    for _ in range(6):
         smooth = np.cumsum(rng.random((3, 32, 32)), axis=2) / 32  # ramps: learnable structure
-        pixels[i] = np.rint(np.clip(smooth, 0, 1) * 255).astype(np.uint8).transpose(1, 2, 0)
-        rows.append(dict(id=f"t{i}", sha256=store.pixel_sha256(pixels[i])))
-    pixels.flush()
-    store.write_manifest(folder, rows)
-    return folder
+        images.append(np.rint(np.clip(smooth, 0, 1) * 255).astype(np.uint8).transpose(1, 2, 0))
+    return store.write_png_split(tmp_path_factory.mktemp("train"), np.stack(images))

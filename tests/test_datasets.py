@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from datasets import store
-from datasets.io import read_rgb
+from datasets.io import ChangedFile, decode_source, sha256_bytes
 from datasets.prepare import DatasetError, DatasetMissing, main, prepare, require, settings
 
 SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "celebahq_sample"
@@ -62,7 +62,9 @@ def test_celeba_subset_prepares_the_official_split_with_the_centre_crop(tmp_path
     assert images.shape == (3, 3, 256, 256)
     assert images[1].max() == 0 and images[0].max() > 0.5
     source = (root / "img_align_celeba" / "000003.jpg").read_bytes()
-    assert train.source_sha256[2] == hashlib.sha256(source).hexdigest()
+    # CelebA trains from its JPEGs in place (TRAIN_FILES "source"): the row names the file
+    assert train.file[2] == "img_align_celeba/000003.jpg"
+    assert train.sha256[2] == hashlib.sha256(source).hexdigest()
     png = (tmp_path / "out" / "test" / test.file[0]).read_bytes()
     assert test.sha256[0] == hashlib.sha256(png).hexdigest()
 
@@ -86,14 +88,14 @@ def test_a_missing_partition_file_is_named_with_where_to_get_it(tmp_path):
 def test_a_truncated_jpeg_is_named_and_the_earlier_preparation_survives(tmp_path):
     root = celeba(tmp_path / "celeba")
     run("celeba", root, tmp_path / "out", allow_subset=True)
-    before = (tmp_path / "out" / "train" / "images.npy").read_bytes()
+    before = (tmp_path / "out" / "train" / "manifest.tsv").read_bytes()
     bad = root / "img_align_celeba" / "000003.jpg"
     bad.write_bytes(bad.read_bytes()[: bad.stat().st_size // 2])
     with pytest.raises(DatasetError) as err:
         run("celeba", root, tmp_path / "out", allow_subset=True)
     assert f"{bad}: image file is truncated" in str(err.value)
     assert "1 image(s)" in str(err.value) and "nothing was written" in str(err.value)
-    assert (tmp_path / "out" / "train" / "images.npy").read_bytes() == before
+    assert (tmp_path / "out" / "train" / "manifest.tsv").read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["celeba", "out"]  # no staging left
 
 
@@ -198,20 +200,50 @@ def test_real_celebahq_faces_match_an_area_downscale(sample):
 def test_the_store_reads_back_as_the_harness_image_convention(tmp_path):
     """Indexing the store gives what reading the same pixels from PNG gives (datasets/io.py
     read_rgb), as contiguous (n, 3, H, W) float32: a strided view would reach torch as a
-    channels-last tensor and change its kernels."""
+    channels-last tensor and change its kernels. The mean pixel comes from the manifest's
+    integer sums: exactly the mean of the uint8 values, over 255."""
     images = np.random.default_rng(3).integers(0, 256, (4, 8, 8, 3), dtype=np.uint8)
-    pixels = store.create_train(tmp_path, 4, 8)
-    pixels[:] = images
-    pixels.flush()
-    store.write_manifest(tmp_path, [dict(id=str(i)) for i in range(4)])
-    split = store.open_train(tmp_path)
+    split = store.open_train(store.write_png_split(tmp_path, images))
     batch = split[np.array([2, 0, 2])]
     assert batch.shape == (3, 3, 8, 8) and batch.flags["C_CONTIGUOUS"]
     for got, k in zip(batch, (2, 0, 2)):
-        store.write_test_image(tmp_path, "x", images[k])
-        np.testing.assert_array_equal(got, read_rgb(tmp_path / "x.png"))
-    # the mean of the float32 values x / 255, each within 3e-8 of the exact quotient
-    assert split.channel_mean() == pytest.approx(images.mean(axis=(0, 1, 2)) / 255, abs=1e-7)
+        np.testing.assert_array_equal(got, images[k].transpose(2, 0, 1) / np.float32(255))
+    exact = images.reshape(-1, 3).astype(np.int64).sum(axis=0) / (4 * 8 * 8 * 255)
+    assert split.channel_mean().tolist() == exact.tolist()
+
+
+def test_a_training_image_changed_after_preparation_is_not_trained_on(tmp_path):
+    images = np.random.default_rng(4).integers(0, 256, (2, 8, 8, 3), dtype=np.uint8)
+    split = store.open_train(store.write_png_split(tmp_path, images))
+    store.write_test_image(tmp_path, "t1", images[0])  # t1.png now holds image 0
+    split[0]
+    with pytest.raises(ChangedFile, match=r"t1\.png is not the file .*manifest\.tsv records"):
+        split[1]
+
+
+def test_a_source_store_reads_the_dataset_files_by_the_crop_rule(tmp_path):
+    """TRAIN_FILES "source": the manifest names the source files, decoded at every read."""
+    root = tmp_path / "root"
+    (root / "a").mkdir(parents=True)
+    face = np.random.default_rng(5).integers(0, 256, (40, 30, 3), dtype=np.uint8)
+    Image.fromarray(face).save(root / "a" / "x.png")
+    data = (root / "a" / "x.png").read_bytes()
+    folder = tmp_path / "train"
+    folder.mkdir()
+    store.write_manifest(folder, [dict(id="x", file="a/x.png", sha256=sha256_bytes(data),
+                                       **store.pixel_sums(decode_source(data, 16)))])
+    store.write_train_layout(folder, "source", 16, root)
+    split = store.open_train(folder)
+    assert split.shape == (1, 3, 16, 16)
+    np.testing.assert_array_equal(split[0], decode_source(data, 16).transpose(2, 0, 1)
+                                  / np.float32(255))
+    assert not (folder / "x.png").exists()
+
+
+def test_a_training_split_from_before_the_file_store_is_refused_with_the_fix(tmp_path):
+    (tmp_path / "manifest.tsv").write_text("id\tsha256\nt0\tab\n")
+    with pytest.raises(ValueError, match="no store.json.*prepare the dataset again"):
+        store.open_train(tmp_path)
 
 
 def test_counts_above_the_recipe_are_refused_and_a_complete_set_with_other_splits_is_kept(

@@ -7,16 +7,9 @@ from datasets.io import write_png, write_tsv
 
 
 def shared_split(folder, images):
-    """uint8 (n,H,W,3) images as one folder that is both a training split (the pixel store)
-    and a test split (PNGs t0.png ...), under one manifest."""
-    pixels = store.create_train(folder, len(images), images.shape[1])
-    pixels[:] = images
-    pixels.flush()
-    store.write_manifest(folder, [
-        dict(id=f"t{i}", file=f"t{i}.png",
-             sha256=store.write_test_image(folder, f"t{i}", image)[1])
-        for i, image in enumerate(images)])
-    return folder
+    """uint8 (n,H,W,3) images as one folder that is both a training split and a test split
+    (PNGs t0.png ...), under one manifest."""
+    return store.write_png_split(folder, images)
 
 
 def png_split(folder, images):
