@@ -17,6 +17,7 @@ import torch
 
 import methods
 from methods import training
+from methods.deepfill_v1 import batches as deepfill_batches
 from methods.deepfill_v1 import model_torch as deepfill_model
 from methods.deepfill_v1 import train_torch as deepfill_train
 from methods.glcic import batches as glcic_batches
@@ -39,8 +40,8 @@ def run_pconv(fast, data, held_out, steps, batch, device, vgg):
         model = model.to(memory_format=torch.channels_last)
     model_torch.set_train_mode(model, True, freeze_encoder_bn=False)
     optimizer = torch.optim.Adam(model.parameters(), lr=2e-4)
-    losses = [train_torch.train_step(model, vgg, optimizer, *training.sample_batch(
-        data, s, batch, 0), device, fast)["loss"] for s in range(steps)]
+    losses = [float(train_torch.train_step(model, vgg, optimizer, *training.sample_batch(
+        data, s, batch, 0), device, fast)["loss"]) for s in range(steps)]
     model_torch.set_train_mode(model, False, freeze_encoder_bn=False)
     image, hole = held_out
     return losses, model_torch.inpaint(model, image * (1 - hole), hole)
@@ -48,7 +49,7 @@ def run_pconv(fast, data, held_out, steps, batch, device, vgg):
 
 def run_glcic(fast, data, held_out, steps, batch, device, vgg):
     nets = glcic_train.build_models({"width": 64}, 0, data.shape[-1], device)
-    nets[0].mean_pixel.copy_(torch.from_numpy(glcic_batches.mean_pixel(data)))
+    nets[0].mean_pixel.copy_(torch.from_numpy(data.mean(axis=(0, 2, 3), keepdims=True)))
     for net in nets:
         net.to(memory_format=torch.channels_last if fast else torch.contiguous_format).train()
     settings = {"batch_size": batch, "holes": "rectangles", "lr": 1.0, "steps": steps,
@@ -59,7 +60,7 @@ def run_glcic(fast, data, held_out, steps, batch, device, vgg):
         phase = glcic_batches.phase(s, settings)
         record = glcic_train.train_step(nets, opts, glcic_batches.sample_batch(
             data, s, settings, 0), phase, 4e-4, device, fast)
-        losses.append(record["loss"] if "loss" in record else record["d_loss"])
+        losses.append(float(record["loss"] if "loss" in record else record["d_loss"]))
     nets[0].eval()
     nets[0].postprocess = False
     image, hole = held_out
@@ -74,8 +75,8 @@ def run_deepfill(fast, data, held_out, steps, batch, device, vgg):
         net.to(memory_format=torch.channels_last if fast else torch.contiguous_format).train()
     settings = {**methods.load_spec("deepfill_v1")["training"], "batch_size": batch}
     opts = deepfill_train.optimizers(nets, settings)
-    losses = [deepfill_train.train_step(nets, opts, data, s, settings, 0, device, fast)["g_loss"]
-              for s in range(steps)]
+    losses = [float(deepfill_train.train_step(nets, opts, deepfill_batches.step_batches(
+        data, s, settings, 0), settings, device, fast)["g_loss"]) for s in range(steps)]
     nets[0].eval()
     image, hole = held_out
     return losses, deepfill_model.inpaint(nets[0], image * (1 - hole), hole)

@@ -1,7 +1,7 @@
 """Training throughput of the learned methods (torch ports): float32 vs bfloat16 + channels-last.
 
     python -m benchmarks.train_speed [--method pconv|glcic|deepfill_v1] [--size 256] [--batch 16]
-                                     [--steps 20] [--device cuda]
+                                     [--steps 20] [--device cuda] [--feed-workers 6]
 
 Times whole optimiser steps after warm-up steps, at the papers' network sizes, and prints
 images/s for each mode and their ratio. bfloat16 + channels-last runs only on a GPU.
@@ -15,16 +15,23 @@ images/s for each mode and their ratio. bfloat16 + channels-last runs only on a 
   images, gradient penalties, Adam) and a generator update (coarse and refined outputs, the
   reconstruction losses, the critics' scores, Adam), cnum 32 / critic cnum 64; upstream's
   iteration is 5 critic updates and 1 generator update, whose rate is printed too.
+Batches are drawn before the clock starts (the step's own rate), or with --feed-workers W by
+the training input pipeline (methods/feed.py, W worker processes decoding a PNG split of
+stand-in images and drawing holes ahead of the step), as a GPU training job draws them.
 A script that prints figures, not a test.
 """
 import argparse
+import functools
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 
 import methods
-from methods import training
+from datasets import store
+from methods import feed, training
 from methods.deepfill_v1 import batches as deepfill_batches
 from methods.deepfill_v1 import train_torch as deepfill_train
 from methods.glcic import batches as glcic_batches
@@ -32,52 +39,59 @@ from methods.glcic import train_torch as glcic_train
 from methods.pconv import loss_torch, model_torch, train_torch
 
 
-def stand_in_images(size, batch):
-    """Seeded stand-in images: content does not change a step's time."""
-    rng = np.random.default_rng([batch, size])
-    return rng.random((2 * batch, 3, size, size), dtype=np.float32)
+def stand_in_split(folder, size, count=32):
+    """A PNG training split of seeded stand-in images: content does not change a step's time."""
+    rng = np.random.default_rng([count, size])
+    return store.open_train(store.write_png_split(
+        folder, rng.integers(0, 256, (count, size, size, 3), dtype=np.uint8)))
 
 
-def pconv_step(device, fast, size, batch):
+def batches(draw, workers):
+    """step -> batch: four batches drawn before timing (workers None), or the input pipeline's
+    next batch (feed.batches with `workers` processes)."""
+    if workers is None:
+        drawn = [draw(s) for s in range(4)]
+        return lambda step: drawn[step % 4]
+    stream = feed.batches(draw, 0, 10**9, workers)
+    return lambda step: next(stream)[1]
+
+
+def pconv_step(device, fast, images, batch, workers):
+    size = images.shape[-1]
     model = train_torch.build_model({"layers": int(np.log2(size)) - 1, "width": 64}, 0, device)
     if fast:
         model = model.to(memory_format=torch.channels_last)
     model_torch.set_train_mode(model, True, freeze_encoder_bn=False)
     vgg = loss_torch.Vgg16Features().to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=2e-4)
-    # Batches (and their free-form holes, ~37 ms of CPU work at 256 px x 16) are drawn before
-    # the clock starts, so the figure is the training step's, not the mask generator's.
-    drawn = [training.sample_batch(stand_in_images(size, batch), s, batch, 0) for s in range(4)]
-    return lambda step: train_torch.train_step(model, vgg, optimizer, *drawn[step % 4], device,
-                                               fast)
+    draw = batches(functools.partial(training.sample_batch, images, batch_size=batch, seed=0),
+                   workers)
+    return lambda step: train_torch.train_step(model, vgg, optimizer, *draw(step), device, fast)
 
 
-def glcic_step(device, fast, size, batch, phase):
-    nets = glcic_train.build_models({"width": 64}, 0, size, device)
+def glcic_step(device, fast, images, batch, workers, phase):
+    nets = glcic_train.build_models({"width": 64}, 0, images.shape[-1], device)
     for net in nets:
         net.to(memory_format=torch.channels_last if fast else torch.contiguous_format).train()
     settings = {"batch_size": batch, "holes": "rectangles", "lr": 1.0}
     opts = glcic_train.optimizers(nets, settings)
-    images = stand_in_images(size, batch)
-    drawn = [glcic_batches.sample_batch(images, s, settings, 0) for s in range(4)]
-    return lambda step: glcic_train.train_step(nets, opts, drawn[step % 4], phase, 4e-4, device,
-                                               fast)
+    draw = batches(functools.partial(glcic_batches.sample_batch, images, settings=settings,
+                                     seed=0), workers)
+    return lambda step: glcic_train.train_step(nets, opts, draw(step), phase, 4e-4, device, fast)
 
 
-def deepfill_step(device, fast, size, batch, kind):
-    nets = deepfill_train.build_models({"cnum": 32, "critic_cnum": 64}, 0, size, device)
+def deepfill_step(device, fast, images, batch, workers, kind):
+    nets = deepfill_train.build_models({"cnum": 32, "critic_cnum": 64}, 0, images.shape[-1],
+                                       device)
     for net in nets:
         net.to(memory_format=torch.channels_last if fast else torch.contiguous_format).train()
     spec = methods.load_spec("deepfill_v1")["training"]
     settings = {**spec, "batch_size": batch}
     opts = deepfill_train.optimizers(nets, settings)
-    images = stand_in_images(size, batch)
-    drawn = [deepfill_batches.sample_batch(images, s, settings, 0) for s in range(4)]
-    if kind == "critic":
-        return lambda step: deepfill_train.critic_step(nets, opts[1], drawn[step % 4], settings,
-                                                       device, fast)
-    return lambda step: deepfill_train.generator_step(nets, opts[0], drawn[step % 4], settings,
-                                                      device, fast)
+    draw = batches(functools.partial(deepfill_batches.sample_batch, images, settings=settings,
+                                     seed=0), workers)
+    update = deepfill_train.critic_step if kind == "critic" else deepfill_train.generator_step
+    return lambda step: update(nets, opts[kind == "critic"], draw(step), settings, device, fast)
 
 
 def images_per_second(step, device, batch, steps, warmup):
@@ -100,20 +114,32 @@ def main():
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--feed-workers", type=int, default=None,
+                        help="draw batches with the input pipeline's W processes")
     args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        run(args, stand_in_split(Path(tmp), args.size))
+
+
+def run(args, images):
     device = torch.device(args.device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
+    fed = ("batches drawn beforehand" if args.feed_workers is None else
+           f"batches from the input pipeline, {args.feed_workers} workers")
     print(f"{args.method}/torch training, {args.size}x{args.size}, batch {args.batch}, "
-          f"{args.steps} timed steps, {name}, torch {torch.__version__}")
+          f"{args.steps} timed steps, {name}, torch {torch.__version__}; {fed}")
     torch.backends.cudnn.benchmark = True
     if args.method == "pconv":
-        cases = [("", lambda fast: pconv_step(device, fast, args.size, args.batch))]
+        cases = [("", lambda fast: pconv_step(device, fast, images, args.batch,
+                                              args.feed_workers))]
     elif args.method == "glcic":
-        cases = [(f"phase {p}: ", lambda fast, p=p: glcic_step(device, fast, args.size,
-                                                               args.batch, p)) for p in (3, 1)]
+        cases = [(f"phase {p}: ", lambda fast, p=p: glcic_step(device, fast, images, args.batch,
+                                                               args.feed_workers, p))
+                 for p in (3, 1)]
     else:
-        cases = [(f"{k} update: ", lambda fast, k=k: deepfill_step(device, fast, args.size,
-                                                                   args.batch, k))
+        cases = [(f"{k} update: ", lambda fast, k=k: deepfill_step(device, fast, images,
+                                                                   args.batch,
+                                                                   args.feed_workers, k))
                  for k in ("critic", "generator")]
     rates = {}
     for label, make in cases:

@@ -1,10 +1,10 @@
 """Resumable training checkpoints, PaddlePaddle side (read side by side with resume_torch.py).
 
 One file holds the state of every model and optimiser of a run (named parts), the next step and
-the run's fingerprint (methods/training.py); log.jsonl is rewritten beside it at each save. Both
-are written atomically, so a run killed at any moment resumes from its last complete save; the
-log is written first, so one killed between the two writes has a log ahead of its checkpoint,
-never behind it, and resuming trims the log to the checkpoint's step.
+the run's fingerprint (methods/training.py). It is written atomically, so a run killed at
+any moment resumes from its last complete save. log.jsonl beside it grows as the run goes
+(methods/loop.py) and is written before each save, so a run killed between the two has a log
+ahead of its checkpoint, never behind it, and resuming trims the log to the checkpoint's step.
 """
 import io
 
@@ -15,19 +15,18 @@ from datasets.io import atomic_write_bytes
 from methods import checkpoint, training
 
 
-def save(path, parts, step, records, run_id):
+def save(path, parts, step, run_id):
     """parts: {name: layer or optimiser}; step: the first step still to run."""
     buffer = io.BytesIO()
     paddle.save({**{name: part.state_dict() for name, part in parts.items()},
                  "step": step, "run": run_id}, buffer)
-    training.write_log(path.parent / "log.jsonl", records)
     atomic_write_bytes(path, buffer.getvalue())
 
 
 def load(path, parts, run_id):
-    """Restore parts from path; returns the step to start from and the log records before it:
-    0 and none for a fresh run, or when the file belongs to another run (other data, settings
-    or seed), whose log.jsonl is then emptied (a log never outlives its run)."""
+    """Restore parts from path; returns the step to start from, after cutting log.jsonl back to
+    the steps before it: 0 for a fresh run, or when the file belongs to another run (other
+    data, settings or seed), whose log.jsonl is then emptied (a log never outlives its run)."""
     if not path.is_file():
         return training.fresh_start(path.parent / "log.jsonl")
     try:
@@ -42,4 +41,5 @@ def load(path, parts, run_id):
         return training.fresh_start(path.parent / "log.jsonl")
     for name, part in parts.items():
         part.set_state_dict(saved[name])
-    return saved["step"], training.read_log(path.parent / "log.jsonl", saved["step"] - 1)
+    training.trim_log(path.parent / "log.jsonl", saved["step"] - 1)
+    return saved["step"]

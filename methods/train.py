@@ -9,19 +9,27 @@ them, and an unknown key is an error. The run resumes from its last checkpoint i
 exists. It writes resolved.yaml (every setting used, the deviations from the paper that they
 imply, provenance), log.jsonl, and last weights.safetensors, so that file's presence means the
 run is complete.
+
+--workers N draws the batches in N worker processes ahead of the step (methods/feed.py; the
+weights do not depend on N). --ranks N trains data parallel in N processes, one GPU each,
+started by the framework's own launcher (torchrun, paddle.distributed.launch), which this
+command runs for you (methods/parallel.py); the global batch is the spec's batch_size.
 """
 import argparse
 import importlib
 import json
 import logging
+import os
+import sys
 import time
 from pathlib import Path
 
 import yaml
 
 import methods
-from datasets.io import atomic_write_text
-from methods import checkpoint, devices
+from datasets.io import ChangedFile, atomic_write_text
+from datasets.store import MissingFile
+from methods import checkpoint, devices, parallel
 from methods.training import BOOKKEEPING, Diverged
 from reports.provenance import environment
 
@@ -56,6 +64,17 @@ def diverged_message(err, resume, training):
             "spec default) and run again; a changed setting trains afresh")
 
 
+def launch(args, argv):
+    """Run this command line again as args.ranks ranks under the framework's launcher (which
+    sets the ranks' environment, so they do not launch again); never returns."""
+    here = Path(__file__).resolve()
+    command = parallel.launcher(args.framework, args.ranks, Path(args.out) / "ranks", here)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        p for p in (str(here.parent.parent), os.environ.get("PYTHONPATH")) if p)}
+    log.info("methods.train: %d ranks: %s", args.ranks, " ".join(command + argv))
+    os.execvpe(command[0], command + argv, env)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--method", required=True)
@@ -67,8 +86,21 @@ def main(argv=None):
     parser.add_argument("--device", default=None, help="default: the GPU if there is one")
     parser.add_argument("--backbone-weights-dir", default=None)
     parser.add_argument("--no-download", action="store_true")
+    parser.add_argument("--workers", type=int, default=0,
+                        help="processes drawing batches ahead of the step (0: in this one)")
+    parser.add_argument("--ranks", type=int, default=1,
+                        help="data-parallel processes, one GPU each (started by the launcher)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    launched = parallel.ranks()[1]
+    if args.ranks < 1 or args.workers < 0:
+        raise SystemExit(f"methods.train: --ranks must be >= 1 and --workers >= 0, got "
+                         f"{args.ranks} and {args.workers}")
+    if launched == 1 and args.ranks > 1:
+        launch(args, sys.argv[1:] if argv is None else argv)
+    if launched not in (1, args.ranks):
+        raise SystemExit(f"methods.train: started as {launched} ranks but --ranks is "
+                         f"{args.ranks}")
     spec = methods.load_spec(args.method)
     if spec["kind"] != "learned":
         raise SystemExit(f"methods/{args.method} is {spec['kind']}: there is nothing to train")
@@ -82,14 +114,17 @@ def main(argv=None):
             spec, args.data, Path(args.out), steps=training["steps"], seed=args.seed,
             device=device, params=params, settings=training,
             backbones={"weights_dir": args.backbone_weights_dir,
-                       "allow_download": not args.no_download})
+                       "allow_download": not args.no_download}, workers=args.workers)
     except Diverged as err:
         raise SystemExit(diverged_message(err, Path(args.out) / module.RESUME, training))
-    except checkpoint.CheckpointError as err:
+    except (checkpoint.CheckpointError, ChangedFile, MissingFile) as err:
         raise SystemExit(f"methods.train: {err}")
+    if not parallel.writer():
+        return
     resolved = {"method": args.method, "framework": args.framework, "data": args.data,
                 "seed": args.seed, "device": device, "params": params, "training": training,
-                "deviations": overridden + deviations, "seconds": round(time.time() - started, 1),
+                "deviations": overridden + deviations, "ranks": launched,
+                "loader_workers": args.workers, "seconds": round(time.time() - started, 1),
                 **environment()}
     atomic_write_text(Path(args.out) / "resolved.yaml", yaml.safe_dump(resolved, sort_keys=False))
     # One metadata key: safetensors keeps metadata in a hash map, so several keys would be

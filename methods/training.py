@@ -8,6 +8,7 @@ import contextlib
 import importlib
 import json
 import math
+import os
 import zlib
 from pathlib import Path
 
@@ -18,6 +19,12 @@ from datasets.io import atomic_write_text, sha256_file
 from datasets.masks.buckets import LABELS
 from datasets.masks.generate import irregular_mask
 from methods import checkpoint
+
+
+# The modules every learned method's training runs (rules/common.smk: editing one reruns them).
+SHARED_TRAINING_CODE = ("training", "loop", "feed", "parallel", "parallel_torch",
+                        "parallel_paddle", "checkpoint", "train", "resume_torch", "resume_paddle",
+                        "batchnorm_paddle")
 
 
 def load_split(data_dir):
@@ -36,25 +43,33 @@ def step_rng(seed, step):
     return np.random.default_rng([seed, TRAIN_STREAM, step])
 
 
-def sample_images(images, rng, batch_size):
-    """batch_size images drawn with replacement, each flipped left-right with probability 1/2."""
-    index = rng.integers(0, len(images), batch_size)
-    flip = rng.random(batch_size) < 0.5
-    image = images[index].copy()
+# The whole batch: `part`, a slice of the batch's items, is what one data-parallel rank draws
+# (methods/parallel.py); the cheap draws are made for every item, so each item is the same
+# whatever the number of ranks, and only the part's images are decoded and its holes drawn.
+WHOLE = slice(None)
+
+
+def sample_images(images, rng, batch_size, part=WHOLE):
+    """batch_size images drawn with replacement, each flipped left-right with probability 1/2;
+    the items `part` of them, decoded."""
+    index = rng.integers(0, len(images), batch_size)[part]
+    flip = (rng.random(batch_size) < 0.5)[part]
+    image = images[index]
     image[flip] = image[flip][..., ::-1]
     return image
 
 
-def sample_batch(images, step, batch_size, seed):
+def sample_batch(images, step, batch_size, seed, part=WHOLE):
     """(image, hole) for one step: sample_images, and holes from the harness's free-form
     generator in a uniformly drawn bucket (the Partial Convolutions paper trains on its
-    irregular masks, Sec. 4.1)."""
+    irregular masks, Sec. 4.1); the items `part` of the batch."""
     rng = step_rng(seed, step)
-    image = sample_images(images, rng, batch_size)
+    image = sample_images(images, rng, batch_size, part)
     size = images.shape[-1]
+    buckets = [int(rng.integers(0, len(LABELS))) for _ in range(batch_size)]
     hole = np.stack([irregular_mask(np.random.default_rng([seed, TRAIN_STREAM, step, i]), size,
-                                    int(rng.integers(0, len(LABELS))))
-                     for i in range(batch_size)])
+                                    buckets[i])
+                     for i in range(batch_size)[part]])
     return image, (hole[:, None] > 0).astype(np.float32)
 
 
@@ -197,21 +212,44 @@ def check_finite(framework, parts, record, where):
 
 
 def write_log(path, records):
-    """log.jsonl, rewritten whole and atomically at each checkpoint."""
+    """log.jsonl, rewritten whole and atomically (on resume, and to start afresh)."""
     atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in records))
 
 
+def append_log(path, records):
+    """Add records to log.jsonl, flushed to disk, as the run goes: at a million steps the log
+    grows to about 150 MB, which a rewrite at every checkpoint would write a thousand times."""
+    with open(path, "a", encoding="utf-8") as stream:
+        stream.write("".join(json.dumps(r) + "\n" for r in records))
+        stream.flush()
+        os.fsync(stream.fileno())
+
+
 def fresh_start(path):
-    """(0, []) for a run starting from step 0, after emptying its log.jsonl at path, so that no
-    record of an earlier run is left to be read as this run's."""
+    """0, the first step of a run starting afresh, after emptying its log.jsonl at path, so that
+    no record of an earlier run is left to be read as this run's."""
     if Path(path).exists():
         write_log(path, [])
-    return 0, []
+    return 0
 
 
 def read_log(path, upto_step):
-    """The records of an earlier run up to (and including) the checkpointed step."""
+    """The records of an earlier run up to (and including) the checkpointed step. A run killed
+    while appending leaves a last line cut short, which is dropped (its step is after the
+    checkpoint, since the log is written before each checkpoint)."""
     if not Path(path).is_file():
         return []
-    records = [json.loads(line) for line in Path(path).read_text().splitlines() if line]
+    lines, records = Path(path).read_text().splitlines(), []
+    for number, line in enumerate(lines, 1):
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            if number < len(lines):
+                raise ValueError(f"{path}: line {number} is not a JSON record; delete the log "
+                                 "and its checkpoint to train this run afresh") from None
     return [r for r in records if r["step"] <= upto_step]
+
+
+def trim_log(path, upto_step):
+    """Cut log.jsonl back to the checkpointed step, for a run that resumes after it."""
+    write_log(path, read_log(path, upto_step))

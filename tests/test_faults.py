@@ -12,6 +12,7 @@ from safetensors.numpy import save_file
 
 import methods
 from datasets.masks.build import build
+from datasets import store
 from methods import checkpoint, predict, train, training
 from metrics import score
 from tiny import png_split, shared_split
@@ -311,3 +312,22 @@ def test_a_resumable_checkpoint_holding_more_than_tensors_is_refused(train_data,
     with pytest.raises(SystemExit, match=r"unreadable resumable checkpoint \(UnpicklingError: "
                        r"Weights only load failed.*\): delete it to train this run afresh$"):
         train_pconv(train_data, out)
+
+
+@pytest.mark.parametrize("fault", ["changed", "missing"])
+def test_a_training_image_changed_or_moved_after_preparation_stops_training(tmp_path, fault):
+    """The training split is read from its files at every step (datasets/store.py): each is
+    checked against the manifest's sha256, so an edited or moved image is never trained on."""
+    images = np.random.default_rng(8).integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
+    folder = store.write_png_split(tmp_path / "train", images)
+    if fault == "changed":
+        store.write_test_image(folder, "t1", images[0])
+    else:
+        (folder / "t1.png").unlink()
+    expected = (r"t1\.png is not the file .*manifest\.tsv records" if fault == "changed"
+                else r"t1\.png: training image 1 of .*manifest\.tsv is missing")
+    with pytest.raises(SystemExit, match=f"methods.train: .*{expected}"):
+        train.main(["--method", "pconv", "--framework", "torch", "--data", str(folder),
+                    "--out", str(tmp_path / "run"), "--device", "cpu", "--no-download",
+                    "--overrides", '{"layers": 4, "width": 4, "steps": 4, "batch_size": 4, '
+                    '"vgg_terms": false}'])

@@ -59,15 +59,22 @@ def draw_index(step, k, settings):
     return step * (settings["critic_steps"] + 1) + k
 
 
-def sample_batch(images, draw, settings, seed):
-    """(image, hole, local patch corners, interpolation weights (2, N): local, global)."""
+def sample_batch(images, draw, settings, seed, part=training.WHOLE):
+    """(image, hole, local patch corners, interpolation weights (2, N): local, global); the
+    items `part` of the batch (methods/training.py WHOLE)."""
     size, batch_size = images.shape[-1], settings["batch_size"]
     if settings["holes"] == "irregular":
-        image, hole = training.sample_batch(images, draw, batch_size, seed)
+        image, hole = training.sample_batch(images, draw, batch_size, seed, part)
         corners = training.patches_around(hole, local_size(size))
     else:
         rng = training.step_rng(seed, draw)
-        image = training.sample_images(images, rng, batch_size)
-        hole, corners = boxes(rng, batch_size, size)
+        image = training.sample_images(images, rng, batch_size, part)
+        hole, corners = (a[part] for a in boxes(rng, batch_size, size))
     alphas = np.random.default_rng([seed, training.TRAIN_STREAM, draw, INTERPOLATION])
-    return image, hole, corners, alphas.random((2, batch_size)).astype(np.float32)
+    return image, hole, corners, alphas.random((2, batch_size))[:, part].astype(np.float32)
+
+
+def step_batches(images, step, settings, seed, part=training.WHOLE):
+    """The batches of generator step `step`: critic_steps critic batches, then the generator's."""
+    return [sample_batch(images, draw_index(step, k, settings), settings, seed, part)
+            for k in range(settings["critic_steps"] + 1)]

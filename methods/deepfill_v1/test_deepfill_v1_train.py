@@ -18,6 +18,11 @@ SETTINGS = {"steps": 4, "batch_size": 2, "lr": 1e-4, "beta1": 0.5, "beta2": 0.9,
 PORTS = {"torch": train_torch, "paddle": train_paddle}
 
 
+def floats(record):
+    """A step's record with its tensors (loss terms, left on the device) as floats."""
+    return {key: float(value) for key, value in record.items()}
+
+
 def fresh(name, size, settings=SETTINGS):
     if name == "paddle":
         paddle.set_device("cpu")
@@ -48,10 +53,10 @@ def one_step(name, images, kind, settings=SETTINGS):
     device = torch.device("cpu") if name == "torch" else "cpu"
     port = PORTS[name]
     if kind == "critic":
-        record = port.critic_step(nets, opts[1], batch, settings, device, fast=False)
+        record = floats(port.critic_step(nets, opts[1], batch, settings, device, fast=False))
         net = nets[1]
     else:
-        record = port.generator_step(nets, opts[0], batch, settings, device, fast=False)
+        record = floats(port.generator_step(nets, opts[0], batch, settings, device, fast=False))
         net = nets[0]
     return record, [state(name, n) for n in nets], gradients(name, net)
 
@@ -148,19 +153,19 @@ def test_deepfill_v1_resumed_run_ends_with_the_same_weights(split, tmp_path, mon
     full, _ = port.train(None, split, tmp_path / "full", **run)
     sample = batches.sample_batch
 
-    def interrupted(images, draw, settings, seed):
+    def interrupted(images, draw, settings, seed, part=training.WHOLE):
         if draw == batches.draw_index(3, 0, settings):
             raise KeyboardInterrupt
-        return sample(images, draw, settings, seed)
+        return sample(images, draw, settings, seed, part)
 
     monkeypatch.setattr(batches, "sample_batch", interrupted)
     with pytest.raises(KeyboardInterrupt):
         port.train(None, split, tmp_path / "cut", **run)
     drawn = []  # a restart from step 0 would also end with the same weights: show it skips
 
-    def recorded(images, draw, settings, seed):
+    def recorded(images, draw, settings, seed, part=training.WHOLE):
         drawn.append(draw)
-        return sample(images, draw, settings, seed)
+        return sample(images, draw, settings, seed, part)
 
     monkeypatch.setattr(batches, "sample_batch", recorded)
     resumed, _ = port.train(None, split, tmp_path / "cut", **run)
@@ -245,7 +250,8 @@ def test_wgan_terms_have_upstreams_signs_and_inputs(split, name):
     device = torch.device("cpu") if name == "torch" else "cpu"
     nets, (w_local, w_global) = linear_nets(name, size)
     opts = PORTS[name].optimizers(nets, SETTINGS)
-    record = PORTS[name].critic_step(nets, opts[1], batch, SETTINGS, device, fast=False)
+    record = floats(PORTS[name].critic_step(nets, opts[1], batch, SETTINGS, device,
+                                            fast=False))
     score = lambda w, x: (x * w).sum((1, 2, 3)).mean()  # noqa: E731
     wgan = (score(w_local, crop(fake)) - score(w_local, crop(real)) +
             score(w_global, fake) - score(w_global, real))
@@ -255,6 +261,7 @@ def test_wgan_terms_have_upstreams_signs_and_inputs(split, name):
     assert record["d_penalty"] == pytest.approx(penalty, rel=1e-4)
     nets, _ = linear_nets(name, size)
     opts = PORTS[name].optimizers(nets, SETTINGS)
-    record = PORTS[name].generator_step(nets, opts[0], batch, SETTINGS, device, fast=False)
+    record = floats(PORTS[name].generator_step(nets, opts[0], batch, SETTINGS, device,
+                                               fast=False))
     adversarial = -score(w_global, fake) - score(w_local, crop(fake))
     assert record["g_adversarial"] == pytest.approx(adversarial, rel=1e-4, abs=1e-5)

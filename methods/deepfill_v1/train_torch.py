@@ -21,13 +21,14 @@ attention (float32: bf16 keeps 8 significant bits, so fused cosine scores near 2
 steps of 0.008, 0.08 in the logits of its softmax at scale 10) and the losses and gradient
 penalty (float32); on the CPU all is float32.
 """
-import torch
-from tqdm import tqdm
+import functools
 
-from methods import checkpoint, resume_torch, training
+import torch
+
+from methods import checkpoint, loop, parallel, parallel_torch, training
 from methods.deepfill_v1 import batches, geometry, layers, model_torch
 
-RESUME = "resume_torch.pt"
+RESUME = loop.RESUME["torch"]
 
 
 def build_models(params, seed, size, device):
@@ -105,13 +106,15 @@ def critic_step(nets, opt, batch, settings, device, fast):
     loss = wgan + settings["wgan_gp_lambda"] * penalty
     opt.zero_grad(set_to_none=True)
     loss.backward()
+    parallel_torch.average_gradients(critics)
     opt.step()
-    return {"d_wgan": wgan.item(), "d_penalty": penalty.item(), "d_loss": loss.item()}
+    return {"d_wgan": wgan.detach(), "d_penalty": penalty.detach(), "d_loss": loss.detach()}
 
 
 def reconstruction_losses(real, coarse, refined, hole, corners, settings):
     """(l1 over the discounted local patch, ae over the known pixels), upstream's l1_loss and
-    ae_loss, each with the coarse output weighted by coarse_l1_alpha."""
+    ae_loss, each with the coarse output weighted by coarse_l1_alpha; ae's known fraction is
+    the global batch's when there are several ranks."""
     side = batches.local_size(real.shape[-1])
     discount = torch.from_numpy(geometry.discount_mask(side, side, settings["discount_gamma"]))
     discount = discount.to(real.device)
@@ -120,8 +123,8 @@ def reconstruction_losses(real, coarse, refined, hole, corners, settings):
     l1 = (alpha * ((real_local - crop(coarse, corners, side)).abs() * discount).mean() +
           ((real_local - crop(refined, corners, side)).abs() * discount).mean())
     known = 1 - hole
-    ae = (alpha * ((real - coarse).abs() * known).mean() +
-          ((real - refined).abs() * known).mean()) / known.mean()
+    ae = parallel_torch.ratio(alpha * ((real - coarse).abs() * known).mean() +
+                             ((real - refined).abs() * known).mean(), known.mean())
     return l1, ae
 
 
@@ -144,44 +147,38 @@ def generator_step(nets, opt, batch, settings, device, fast):
             settings["ae_loss_alpha"] * ae)
     opt.zero_grad(set_to_none=True)
     loss.backward()
+    parallel_torch.average_gradients(generator)
     opt.step()
-    return {"l1": l1.item(), "ae": ae.item(), "g_adversarial": adversarial.item(),
-            "g_loss": loss.item()}
+    return {"l1": l1.detach(), "ae": ae.detach(), "g_adversarial": adversarial.detach(),
+            "g_loss": loss.detach()}
 
 
-def train_step(nets, opts, images, step, settings, seed, device, fast):
-    """critic_steps critic updates, then one generator update; returns the log record."""
+def train_step(nets, opts, drawn, settings, device, fast):
+    """critic_steps critic updates, then one generator update, on the step's batches
+    (batches.step_batches); returns the log record."""
     record = {}
-    for k in range(settings["critic_steps"]):
-        batch = batches.sample_batch(images, batches.draw_index(step, k, settings), settings,
-                                     seed)
+    for batch in drawn[:-1]:
         record = critic_step(nets, opts[1], batch, settings, device, fast)
-    batch = batches.sample_batch(images, batches.draw_index(step, settings["critic_steps"],
-                                                            settings), settings, seed)
-    return {**record, **generator_step(nets, opts[0], batch, settings, device, fast)}
+    return {**record, **generator_step(nets, opts[0], drawn[-1], settings, device, fast)}
 
 
-def train(spec, data, out_dir, *, steps, seed, device, params, settings, backbones):
+def train(spec, data, out_dir, *, steps, seed, device, params, settings, backbones, workers=0):
     """Train from scratch or resume; returns (the generator's neutral weights, deviations)."""
     batches.check(settings)
-    device = torch.device("cuda" if device == "gpu" else device)
+    device = torch.device(parallel_torch.start("cuda" if device == "gpu" else device))
     images = training.load_split(data)
     nets = build_models(params, seed, images.shape[-1], device)
     opts = optimizers(nets, settings)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    run_id = training.fingerprint(data, params, settings, seed)
-    parts = {"generator": nets[0], "critics": nets[1],
-             "generator_optimizer": opts[0], "critic_optimizer": opts[1]}
-    start, records = resume_torch.load(out_dir / RESUME, parts, run_id)
     fast = device.type == "cuda"  # bfloat16 + channels-last on a GPU, float32 on the CPU
     for net in nets:
         net.to(memory_format=torch.channels_last if fast else torch.contiguous_format).train()
-    for step in tqdm(range(start, steps), initial=start, total=steps, desc="deepfill_v1/torch"):
-        record = {"step": step,
-                  **train_step(nets, opts, images, step, settings, seed, device, fast)}
-        training.check_finite("torch", parts, record, "deepfill_v1/torch")
-        records.append(record)
-        if (step + 1) % settings["checkpoint_every"] == 0 or step + 1 == steps:
-            resume_torch.save(out_dir / RESUME, parts, step + 1, records, run_id)
+    draw = functools.partial(batches.step_batches, images, settings=settings, seed=seed,
+                             part=parallel.part(settings["batch_size"]))
+    loop.run(name="deepfill_v1/torch", framework="torch", out_dir=out_dir,
+             parts={"generator": nets[0], "critics": nets[1],
+                    "generator_optimizer": opts[0], "critic_optimizer": opts[1]},
+             run_id=training.fingerprint(data, params, settings, seed), steps=steps,
+             settings=settings, draw=draw, workers=workers,
+             update=lambda step, drawn: train_step(nets, opts, drawn, settings, device, fast))
     nets[0].eval()
     return checkpoint.torch_state(nets[0]), []

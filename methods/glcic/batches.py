@@ -55,17 +55,18 @@ def rectangles(rng, batch_size, size):
     return holes
 
 
-def sample_batch(images, step, settings, seed):
-    """(image, hole, fake corners, real corners) for one step."""
+def sample_batch(images, step, settings, seed, part=training.WHOLE):
+    """(image, hole, fake corners, real corners) for one step; the items `part` of the batch
+    (methods/training.py WHOLE)."""
     size, batch_size = images.shape[-1], settings["batch_size"]
     if settings["holes"] == "irregular":
-        image, hole = training.sample_batch(images, step, batch_size, seed)
+        image, hole = training.sample_batch(images, step, batch_size, seed, part)
         rng = np.random.default_rng([seed, training.TRAIN_STREAM, step, PATCHES])
     else:
         rng = training.step_rng(seed, step)
-        image = training.sample_images(images, rng, batch_size)
-        hole = rectangles(rng, batch_size, size)
-    real = rng.integers(0, size - local_size(size) + 1, (batch_size, 2))
+        image = training.sample_images(images, rng, batch_size, part)
+        hole = rectangles(rng, batch_size, size)[part]
+    real = rng.integers(0, size - local_size(size) + 1, (batch_size, 2))[part]
     return image, hole, training.patches_around(hole, local_size(size)), real
 
 

@@ -18,6 +18,11 @@ PORTS = {"torch": train_torch, "paddle": train_paddle}
 PARITY_STEP = 0
 
 
+def floats(record):
+    """A step's record with its tensors (loss terms, left on the device) as floats."""
+    return {key: float(value) for key, value in record.items()}
+
+
 def fresh(name, images):
     """C and D from the neutral initial weights, their optimisers, in training mode."""
     port = PORTS[name]
@@ -66,7 +71,7 @@ def one_step(name, images, phase, alpha, step=0):
     signs = record_relu_inputs(name, nets)
     batch = batches.sample_batch(images, step, SETTINGS, seed=0)
     device = torch.device("cpu") if name == "torch" else "cpu"
-    record = PORTS[name].train_step(nets, opts, batch, phase, alpha, device, fast=False)
+    record = floats(PORTS[name].train_step(nets, opts, batch, phase, alpha, device, fast=False))
     return record, [state(name, net) for net in nets], gradients(nets[0]), signs
 
 
@@ -134,19 +139,19 @@ def test_glcic_resumed_run_ends_with_the_same_weights(split, tmp_path, monkeypat
     assert [batches.phase(s, SETTINGS) for s in range(6)] == [1, 1, 2, 3, 3, 3]
     sample = batches.sample_batch
 
-    def interrupted(images, step, settings, seed):
+    def interrupted(images, step, settings, seed, part=training.WHOLE):
         if step == 4:  # killed while drawing step 4's batch: steps 0-3 are checkpointed
             raise KeyboardInterrupt
-        return sample(images, step, settings, seed)
+        return sample(images, step, settings, seed, part)
 
     monkeypatch.setattr(batches, "sample_batch", interrupted)
     with pytest.raises(KeyboardInterrupt):
         port.train(None, split, tmp_path / "cut", **run)
     drawn = []  # a restart from step 0 would also end with the same weights: show it skips
 
-    def recorded(images, step, settings, seed):
+    def recorded(images, step, settings, seed, part=training.WHOLE):
         drawn.append(step)
-        return sample(images, step, settings, seed)
+        return sample(images, step, settings, seed, part)
 
     monkeypatch.setattr(batches, "sample_batch", recorded)
     resumed, _ = port.train(None, split, tmp_path / "cut", **run)

@@ -8,14 +8,15 @@ generator; test_glcic_train.py shows that here C's update changes with alpha). A
 both networks. On a GPU the networks run under bfloat16 autocast with channels-last tensors,
 the losses in float32; on the CPU everything is float32.
 """
+import functools
+
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 
-from methods import checkpoint, resume_torch, training
+from methods import checkpoint, loop, parallel, parallel_torch, training
 from methods.glcic import batches, model_torch
 
-RESUME = "resume_torch.pt"
+RESUME = loop.RESUME["torch"]
 # The paper trains with ADADELTA and gives no constants; these are the defaults of Torch7's
 # optim.adadelta (rho 0.9, eps 1e-6), the framework the authors used, and of torch.optim.
 ADADELTA = {"rho": 0.9, "eps": 1e-6}
@@ -36,8 +37,9 @@ def optimizers(nets, settings):
 
 
 def completion_loss(out, image, hole):
-    """The paper's weighted MSE (Eq. 2) as a mean over the hole's pixels and channels."""
-    return ((out - image) ** 2 * hole).sum() / (hole.sum() * out.shape[1])
+    """The paper's weighted MSE (Eq. 2) as a mean over the hole's pixels and channels (of the
+    global batch, when there are several ranks)."""
+    return parallel_torch.ratio(((out - image) ** 2 * hole).sum(), hole.sum() * out.shape[1])
 
 
 def bce(logits, real):
@@ -67,12 +69,14 @@ def discriminator_step(discriminator, optimizer, image, completed, fake, real, f
     loss = bce(fake_logits, 0) + bce(real_logits, 1)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
+    parallel_torch.average_gradients(discriminator)
     optimizer.step()
-    return loss.item()
+    return loss.detach()
 
 
 def train_step(nets, opts, batch, phase, alpha, device, fast):
-    """One step of the given phase on a numpy batch; returns the losses as floats."""
+    """One step of the given phase on a numpy batch (this rank's part of it); returns the
+    losses as tensors on the device."""
     completion, discriminator = nets
     image, hole, fake, real = to_tensors(batch, device, fast)
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=fast), \
@@ -81,7 +85,7 @@ def train_step(nets, opts, batch, phase, alpha, device, fast):
     out = out.float()
     mse = completion_loss(out, image, hole)
     completed = out * hole + image * (1 - hole)  # D judges the completed image
-    record = {"mse": mse.item()}
+    record = {"mse": mse.detach()}
     if phase >= 2:
         record["d_loss"] = discriminator_step(discriminator, opts[1], image, completed, fake,
                                               real, fast)
@@ -93,38 +97,39 @@ def train_step(nets, opts, batch, phase, alpha, device, fast):
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=fast):
             adversarial = bce(discriminator(completed, fake), 1)
         loss = mse + alpha * adversarial
-        record["adversarial"] = adversarial.item()
+        record["adversarial"] = adversarial.detach()
     opts[0].zero_grad(set_to_none=True)
     loss.backward()
+    parallel_torch.average_gradients(completion)
     opts[0].step()
     set_trainable(discriminator, True)
-    return {**record, "loss": loss.item()}
+    return {**record, "loss": loss.detach()}
 
 
-def train(spec, data, out_dir, *, steps, seed, device, params, settings, backbones):
+def train(spec, data, out_dir, *, steps, seed, device, params, settings, backbones, workers=0):
     """Train from scratch or resume; returns (C's neutral weights, deviations)."""
     batches.check(settings)
-    device = torch.device("cuda" if device == "gpu" else device)
+    device = torch.device(parallel_torch.start("cuda" if device == "gpu" else device))
     images = training.load_split(data)
     nets = build_models(params, seed, images.shape[-1], device)
     nets[0].mean_pixel.copy_(torch.from_numpy(batches.mean_pixel(images)))
+    parallel_torch.synchronise_batchnorm(nets)
     opts = optimizers(nets, settings)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    run_id = training.fingerprint(data, params, settings, seed)
-    parts = {"completion": nets[0], "discriminator": nets[1],
-             "completion_optimizer": opts[0], "discriminator_optimizer": opts[1]}
-    start, records = resume_torch.load(out_dir / RESUME, parts, run_id)
     fast = device.type == "cuda"  # bfloat16 + channels-last on a GPU, float32 on the CPU
     for net in nets:
         net.to(memory_format=torch.channels_last if fast else torch.contiguous_format).train()
-    for step in tqdm(range(start, steps), initial=start, total=steps, desc="glcic/torch"):
+
+    def update(step, batch):
         phase = batches.phase(step, settings)
-        batch = batches.sample_batch(images, step, settings, seed)
-        record = {"step": step, "phase": phase,
-                  **train_step(nets, opts, batch, phase, settings["alpha"], device, fast)}
-        training.check_finite("torch", parts, record, "glcic/torch")
-        records.append(record)
-        if (step + 1) % settings["checkpoint_every"] == 0 or step + 1 == steps:
-            resume_torch.save(out_dir / RESUME, parts, step + 1, records, run_id)
+        return {"phase": phase,
+                **train_step(nets, opts, batch, phase, settings["alpha"], device, fast)}
+
+    draw = functools.partial(batches.sample_batch, images, settings=settings, seed=seed,
+                             part=parallel.part(settings["batch_size"]))
+    loop.run(name="glcic/torch", framework="torch", out_dir=out_dir,
+             parts={"completion": nets[0], "discriminator": nets[1],
+                    "completion_optimizer": opts[0], "discriminator_optimizer": opts[1]},
+             run_id=training.fingerprint(data, params, settings, seed), steps=steps,
+             settings=settings, draw=draw, update=update, workers=workers)
     nets[0].eval()
     return checkpoint.torch_state(nets[0]), []

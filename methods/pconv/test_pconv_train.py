@@ -24,14 +24,15 @@ def test_parity_pconv_one_training_step_float32_cpu(split):
         if torch_like:
             optimizer = torch.optim.Adam(model.parameters(), lr=2e-4)
             train_torch.model_torch.set_train_mode(model, True, freeze_encoder_bn=False)
-            terms = port.train_step(model, None, optimizer, image, hole, torch.device("cpu"),
-                                   fast=False)
+            terms = {k: float(v) for k, v in port.train_step(
+                model, None, optimizer, image, hole, torch.device("cpu"), fast=False).items()}
             grads = {n: p.grad.numpy() for n, p in model.named_parameters()}
             results[name] = (terms, checkpoint.torch_state(model), grads)
         else:
             optimizer = paddle.optimizer.Adam(learning_rate=2e-4, parameters=model.parameters())
             train_paddle.model_paddle.set_train_mode(model, True, freeze_encoder_bn=False)
-            terms = port.train_step(model, None, optimizer, image, hole, "cpu", fast=False)
+            terms = {k: float(v) for k, v in port.train_step(
+                model, None, optimizer, image, hole, "cpu", fast=False).items()}
             grads = {n: p.grad.numpy() for n, p in model.named_parameters()
                      if p.grad is not None}
             results[name] = (terms, checkpoint.paddle_state(model), grads)
@@ -62,19 +63,19 @@ def test_pconv_resumed_run_ends_with_the_same_weights(port, split, tmp_path, mon
     full, _ = port.train(None, split, tmp_path / "full", **run)
     sample = training.sample_batch
 
-    def interrupted(images, step, batch_size, seed):
+    def interrupted(images, step, batch_size, seed, part=training.WHOLE):
         if step == 2:  # killed while drawing step 2's batch: steps 0 and 1 are checkpointed
             raise KeyboardInterrupt
-        return sample(images, step, batch_size, seed)
+        return sample(images, step, batch_size, seed, part)
 
     monkeypatch.setattr(training, "sample_batch", interrupted)
     with pytest.raises(KeyboardInterrupt):
         port.train(None, split, tmp_path / "cut", **run)
     drawn = []  # a restart from step 0 would also end with the same weights: show it skips
 
-    def recorded(images, step, batch_size, seed):
+    def recorded(images, step, batch_size, seed, part=training.WHOLE):
         drawn.append(step)
-        return sample(images, step, batch_size, seed)
+        return sample(images, step, batch_size, seed, part)
 
     monkeypatch.setattr(training, "sample_batch", recorded)
     resumed, deviations = port.train(None, split, tmp_path / "cut", **run)
@@ -90,10 +91,10 @@ def cut_at_step_2(port, split, out, run, monkeypatch):
     """A run killed while drawing step 2's batch: steps 0 and 1 are checkpointed."""
     sample = training.sample_batch
 
-    def interrupted(images, step, batch_size, seed):
+    def interrupted(images, step, batch_size, seed, part=training.WHOLE):
         if step == 2:
             raise KeyboardInterrupt
-        return sample(images, step, batch_size, seed)
+        return sample(images, step, batch_size, seed, part)
 
     monkeypatch.setattr(training, "sample_batch", interrupted)
     with pytest.raises(KeyboardInterrupt):
