@@ -53,16 +53,33 @@ def describe(framework, device):
     return f"{device} ({paddle.device.cuda.get_device_name(index)})"
 
 
-def gpu_count():
-    """GPUs this process may use, without importing a framework (the workflow asks at start):
-    CUDA_VISIBLE_DEVICES' entries when it is set, else the GPUs `nvidia-smi -L` lists."""
+def visible_gpus():
+    """The GPUs this process may use, as CUDA_VISIBLE_DEVICES entries, without importing a
+    framework (the workflow asks at start): CUDA_VISIBLE_DEVICES' own entries when it is set
+    (none when empty or -1), else the indices of the GPUs `nvidia-smi -L` lists."""
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
     if visible is not None:
-        entries = [e for e in visible.split(",") if e.strip()]
-        return 0 if not entries or entries[0].strip() == "-1" else len(entries)
+        entries = [e.strip() for e in visible.split(",") if e.strip()]
+        return [] if not entries or entries[0] == "-1" else entries
     try:
         listed = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True,
                                 timeout=30, check=False)
     except (FileNotFoundError, subprocess.TimeoutExpired):
-        return 0
-    return sum(line.startswith("GPU ") for line in listed.stdout.splitlines())
+        return []
+    gpus = [line for line in listed.stdout.splitlines() if line.startswith("GPU ")]
+    return [str(i) for i in range(len(gpus))]
+
+
+def gpu_count():
+    """How many GPUs this process may use (visible_gpus)."""
+    return len(visible_gpus())
+
+
+def workflow_gpus(resources):
+    """The GPUs the workflow's jobs may hold at once (resources: Snakemake's global resources):
+    --resources gpu=N when given (a profile may give it), else the GPUs visible at start, which
+    then become the bound; Snakemake treats a resource nobody bounds as unlimited, so without
+    one `snakemake --cores 8` would start every GPU job at once, all on device 0."""
+    if "gpu" not in resources:
+        resources["gpu"] = gpu_count()
+    return resources["gpu"].value

@@ -12,6 +12,7 @@ import methods
 from datasets import pairing
 from methods import devices
 from methods.checkpoint import CheckpointError, check_complete
+from methods.training import SHARED_TRAINING_CODE
 from datasets.masks import nvidia
 from datasets.masks.buckets import LABELS, bucket_index
 from datasets.prepare import DatasetMissing, require, settings
@@ -70,6 +71,7 @@ def check_inference():
 
 check_training()
 check_inference()
+GPUS = devices.workflow_gpus(workflow.global_resources)  # 0: no job asks for a GPU
 
 
 def runs(name):
@@ -125,9 +127,7 @@ def method_sources(wildcards):
     files += sorted(str(p) for p in Path(f"methods/{wildcards.method}").glob("*.py")
                     if not p.name.startswith("test_"))
     if METHODS[wildcards.method]["kind"] == "learned":
-        files += ["methods/training.py", "methods/checkpoint.py", "methods/train.py",
-                  "methods/resume_torch.py", "methods/resume_paddle.py",
-                  "methods/batchnorm_paddle.py"]
+        files += [f"methods/{name}.py" for name in SHARED_TRAINING_CODE]
     return files
 
 

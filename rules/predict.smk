@@ -1,8 +1,7 @@
-# Threads of a GPU-side evaluation job (PNG decode and encode around the GPU). Without a GPU at
-# start they get 1, as every other CPU job: more would also change paddle's float32 CPU kernels'
-# rounding (OMP_NUM_THREADS follows threads). On a cluster the login node sees no GPU: the slurm
-# profile sets these rules' threads itself (set-threads).
-EVAL_THREADS = config["eval_threads"] if devices.gpu_count() else 1
+# Threads of a GPU-side evaluation job (PNG decode and encode around the GPU). Without GPUs (GPUS,
+# rules/common.smk) they get 1, as every other CPU job: more would also change paddle's float32
+# CPU kernels' rounding (OMP_NUM_THREADS follows threads).
+EVAL_THREADS = config["eval_threads"] if GPUS else 1
 
 
 # Sizing: how many items each bucket holds (experiments' items_per_bucket, datasets/pairing.py).
@@ -64,7 +63,7 @@ rule pairs:
 
 
 # Composited predictions of one method x framework x weights on one dataset x mask set. Learned
-# methods run on the GPU when there is one (gpu=1), reading and writing PNGs in `threads` threads.
+# methods run on a GPU where there are GPUs (gpu=1), reading and writing PNGs in `threads` threads.
 rule predict:
     input:
         method_sources,
@@ -84,10 +83,11 @@ rule predict:
             f"--checkpoint {input.checkpoint}" if "checkpoint" in input.keys() else ""),
     threads: lambda wildcards: EVAL_THREADS if learned(wildcards) else 1
     resources:
-        gpu=lambda wildcards: int(learned(wildcards)),
+        gpu=lambda wildcards: int(learned(wildcards) and GPUS > 0),
     log:
         "results/logs/predict/{dataset}/{mask_set}/{method}/{framework}/{weights}.log",
     shell:
+        "python -m methods.gpu_slots {resources.gpu} -- "
         "python -m methods.predict --method {wildcards.method} "
         "--framework {wildcards.framework} --weights {wildcards.weights} "
         "--images results/data/{wildcards.dataset}/test "

@@ -1,6 +1,8 @@
 # LPIPS / FID backbones are wanted when a folder of them is named or they may be downloaded: then
-# score and FID-reference jobs ask for a GPU (gpu=1) and use it; else they run on the CPU.
+# score and FID-reference jobs ask for a GPU (gpu=1) where there are GPUs and use it; else they
+# run on the CPU.
 BACKBONES_WANTED = bool(config["backbone_weights_dir"]) or config["allow_download"]
+SCORE_GPUS = int(BACKBONES_WANTED and GPUS > 0)
 
 
 # FID's ground-truth statistics of one dataset x mask set (per bucket and for the whole set, in
@@ -16,17 +18,18 @@ rule fid_reference:
         device="" if BACKBONES_WANTED else "--device cpu",
     threads: EVAL_THREADS
     resources:
-        gpu=int(BACKBONES_WANTED),
+        gpu=SCORE_GPUS,
     log:
         "results/logs/fid/{dataset}/{mask_set}.log",
     shell:
+        "python -m methods.gpu_slots {resources.gpu} -- "
         "python -m metrics.fid_reference --pairs {input.pairs} "
         "--images $(dirname {input.images}) {params.backbones} {params.device} --threads {threads} "
         "--out $(dirname {output}) 2> {log}"
 
 
-# Long-format scores (one row per item x metric) of one prediction folder; on the GPU (gpu=1)
-# when LPIPS / FID backbones are wanted, else on the CPU.
+# Long-format scores (one row per item x metric) of one prediction folder; on a GPU (gpu=1)
+# when LPIPS / FID backbones are wanted and there are GPUs, else on the CPU.
 rule score:
     input:
         predictions="results/predict/{dataset}/{mask_set}/{method}/{framework}/{weights}/predictions.tsv",
@@ -41,10 +44,11 @@ rule score:
         device="" if BACKBONES_WANTED else "--device cpu",
     threads: EVAL_THREADS
     resources:
-        gpu=int(BACKBONES_WANTED),
+        gpu=SCORE_GPUS,
     log:
         "results/logs/score/{dataset}/{mask_set}/{method}/{framework}/{weights}.log",
     shell:
+        "python -m methods.gpu_slots {resources.gpu} -- "
         "python -m metrics.score --predictions $(dirname {input.predictions}) "
         "--images $(dirname {input.images}) --masks $(dirname {input.masks}) "
         "--pairs {input.pairs} --fid-reference $(dirname {input.fid}) {params.backbones} "

@@ -19,9 +19,10 @@ BIN = Path(sys.executable).parent  # the venv's bin: its python runs the rules' 
 ENV = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
 
 
-def snakemake(cwd, *args):
-    return subprocess.run([str(BIN / "snakemake"), "--cores", "2", *args], cwd=cwd, env=ENV,
-                          capture_output=True, text=True, timeout=900)
+def snakemake(cwd, *args, env=None):
+    return subprocess.run([str(BIN / "snakemake"), "--cores", "2", *args], cwd=cwd,
+                          env={**ENV, **(env or {})}, capture_output=True, text=True,
+                          timeout=900)
 
 
 @pytest.fixture(scope="module")
@@ -176,6 +177,23 @@ def test_a_dry_run_of_celeba_states_the_sized_item_counts(built, tmp_path):
     counts = job_counts(run)
     assert counts["pairs"] == 2 and counts["fid_reference"] == 2 and counts["predict"] == 20
     assert counts["score"] == 20 and counts["train"] == 6
+
+
+@pytest.mark.parametrize("visible, extra, expected", [
+    ("", [], ["gpu_slots 0 -- python -m methods.train", "--workers 0 --ranks 1"]),
+    ("0,1", [], ["gpu_slots 1 -- python -m methods.train", "--workers 6 --ranks 1"]),
+    ("0,1", ["--config", "train_gpus=2"], ["gpu_slots 2 -- python -m methods.train",
+                                           "--workers 6 --ranks 2"])])
+def test_training_jobs_ask_for_their_gpus_where_there_are_gpus(built, tmp_path, visible, extra,
+                                                                expected):
+    """CUDA_VISIBLE_DEVICES stands for the machine's GPUs (none, or two)."""
+    run = snakemake(built, "-n", "-p", "reports/celeba.html", "--configfile",
+                    str(fabricated_celeba(tmp_path)), *extra, "--forcerun", "train",
+                    env={"CUDA_VISIBLE_DEVICES": visible})
+    plan = run.stdout + run.stderr
+    assert run.returncode == 0, plan[-3000:]
+    for text in expected:
+        assert plan.count(text) == 6, text  # 3 learned methods x 2 frameworks
 
 
 def test_experiments_sharing_a_mask_set_must_agree_on_its_size(built, tmp_path):
