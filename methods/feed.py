@@ -7,14 +7,26 @@ runs the current one, and the batches, hence the weights, are the same whatever 
 are processes, not threads: the free-form hole generator and the PNG/JPEG decoding are Python
 and numpy work that holds the GIL for much of its time. They are started with "spawn", which
 copies no state of the training process (its framework's threads and device context).
+
+A batch crosses from a worker as 8-bit values where its float32 arrays are exactly k / 255
+(images, holes), a quarter of the bytes: on this project's 2-core machine a 16-image 256 px
+batch (16.8 MB as float32) took 77 ms to cross a process pipe. The training process turns them
+back into the same float32 values (checked in the worker, so the round trip is exact).
 """
 import multiprocessing
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
 
+import numpy as np
+
 AHEAD = 2  # batches queued per worker: enough to hide one slow draw, bounded memory
+EIGHT_BIT = np.float32(255)
 
 _draw = None
+
+
+class Bytes(np.ndarray):
+    """An array of k / 255 values sent as its uint8 k (a marker type: see _compact)."""
 
 
 def _start(draw):
@@ -22,8 +34,29 @@ def _start(draw):
     _draw = draw
 
 
+def _compact(value):
+    """value with each float32 array that is exactly uint8 / 255 sent as the uint8 array."""
+    if isinstance(value, (tuple, list)):
+        return type(value)(_compact(v) for v in value)
+    if isinstance(value, np.ndarray) and value.dtype == np.float32:
+        levels = np.rint(value * EIGHT_BIT)
+        if levels.min(initial=0) >= 0 and levels.max(initial=0) <= 255:
+            small = levels.astype(np.uint8)
+            if np.array_equal(small / EIGHT_BIT, value):
+                return small.view(Bytes)
+    return value
+
+
+def _expand(value):
+    if isinstance(value, (tuple, list)):
+        return type(value)(_expand(v) for v in value)
+    if isinstance(value, Bytes):
+        return np.ascontiguousarray(value.view(np.ndarray) / EIGHT_BIT)
+    return value
+
+
 def _call(step):
-    return _draw(step)
+    return _compact(_draw(step))
 
 
 def batches(draw, start, stop, workers):
@@ -48,4 +81,4 @@ def batches(draw, start, stop, workers):
             following = next(steps, None)
             if following is not None:
                 queue.append((following, pool.submit(_call, following)))
-            yield step, future.result()
+            yield step, _expand(future.result())

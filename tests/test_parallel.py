@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from datasets import store
-from methods import checkpoint, loop, parallel_torch, training
+from methods import checkpoint, feed, loop, parallel_torch, training
 from methods.pconv import train_torch
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -168,3 +168,19 @@ def test_a_log_line_cut_short_by_a_kill_is_dropped_and_a_bad_line_inside_is_refu
     log.write_text('{"step": 0}\nnot json\n{"step": 2}\n')
     with pytest.raises(ValueError, match="line 2 is not a JSON record"):
         training.read_log(log, 5)
+
+
+def test_a_batch_crosses_from_a_worker_exactly_and_images_in_a_quarter_of_the_bytes():
+    rng = np.random.default_rng(2)
+    image = rng.integers(0, 256, (2, 3, 8, 8)).astype(np.float32) / np.float32(255)
+    hole = (rng.random((2, 1, 8, 8)) < 0.5).astype(np.float32)
+    weights_ = rng.random(5).astype(np.float32)  # not k / 255: sent as they are
+    corners = np.array([[1, 2], [3, 4]])
+    batch = [(image, hole, corners, weights_)]
+    sent = feed._compact(batch)
+    assert [a.dtype for a in sent[0]] == [np.uint8, np.uint8, corners.dtype, np.float32]
+    back = feed._expand(sent)
+    for got, want in zip(back[0], batch[0]):
+        assert got.dtype == want.dtype and type(got) is np.ndarray
+        np.testing.assert_array_equal(got, want)
+    assert feed._compact(image + np.float32(1e-3)).dtype == np.float32  # near, not equal
