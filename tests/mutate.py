@@ -48,6 +48,8 @@ FAULTS = "tests/test_faults.py"
 RESUME = {"tests": ["methods/pconv/test_pconv_train.py", FAULTS, "tests/test_train_cli.py"],
           "k": "resumed or other_settings or ahead or resumable or diverg or gradient or "
                "empties_the_log or finetuning or fingerprint"}
+PARALLEL = "tests/test_parallel.py"
+RANKS = {"tests": [PARALLEL], "k": "pconv-torch or pconv-paddle or deepfill_v1-torch or split"}
 MODULES = {
     "metrics/arrays.py": METRIC_MATHS,
     "metrics/psnr.py": METRIC_MATHS,
@@ -75,8 +77,20 @@ MODULES = {
     "methods/resume_torch.py": RESUME,
     "methods/resume_paddle.py": RESUME,
     "methods/training.py": {**RESUME,
+                            "tests": [*RESUME["tests"], PARALLEL],
+                            "k": f"{RESUME['k']} or workers or killed or log",
                             "functions": {"fingerprint", "read_log", "write_log", "stage",
-                                          "fresh_start", "check_record", "check_finite"}},
+                                          "fresh_start", "check_record", "check_finite",
+                                          "append_log", "trim_log"}},
+    "methods/loop.py": {"tests": [PARALLEL, "methods/pconv/test_pconv_train.py", FAULTS],
+                        "k": "workers or killed or read_back or resumed or ahead or diverg"},
+    "methods/feed.py": {"tests": [PARALLEL], "k": "workers or killed or crosses"},
+    "methods/parallel.py": RANKS,
+    "methods/parallel_torch.py": RANKS,
+    "methods/parallel_paddle.py": RANKS,
+    "methods/gpu_slots.py": {"tests": ["tests/test_gpu_slots.py"]},
+    "datasets/store.py": {"tests": ["tests/test_datasets.py", "tests/test_demo_dataset.py",
+                                    FAULTS], "k": "store or training or source or demo"},
     "methods/predict.py": {"tests": [FAULTS, "tests/test_score.py", "tests/test_train_cli.py",
                                      EVAL]},
     "methods/checkpoint.py": {"tests": [FAULTS, "methods/pconv/test_pconv.py",
