@@ -9,7 +9,8 @@ set -u
 WORKERS=${WORKERS:-15}
 for method in pconv glcic deepfill_v1; do
   python -m benchmarks.train_speed --method "$method" --batch 16 --steps 30
-  python -m benchmarks.train_speed --method "$method" --batch 16 --steps 30 --feed-workers "$WORKERS"
+  python -m benchmarks.train_speed --method "$method" --batch 16 --steps 30 \
+      --feed-workers "$WORKERS"
 done
 python -m benchmarks.input_pipeline --seconds 5 --workers 0 4 8 "$WORKERS"
 python -m benchmarks.gpu_busy --seconds 60 --workers "$WORKERS"

@@ -8,10 +8,10 @@ Each dataset is a folder datasets/<name>/ whose prepare.py holds RESOLUTION, WHE
 obtain it), LAYOUT (the folder layout expected), SPLIT (the official split, in words),
 EXPECTED (images per official split) and list_images(root) -> [(id, path, official split)];
 the embedded demo holds splits() -> {split: [(id, uint8 image, extra manifest columns)]}.
-Storage is described in datasets/store.py; TRAIN_FILES ("png" or "source") says whether
-the training split gets PNG copies or reads the sources in place. Every image is decoded before anything is kept:
-a corrupt or truncated file is named in the error, and the dataset is written to a staging
-folder that replaces results/data/<name> only when every image was written.
+Storage is described in datasets/store.py; TRAIN_FILES ("png" or "source") says whether the
+training split gets PNG copies or reads the sources in place. Every image is decoded before
+anything is kept: a corrupt or truncated file is named in the error, and the dataset is written
+to a staging folder that replaces results/data/<name> only when every image was written.
 """
 import argparse
 import contextlib

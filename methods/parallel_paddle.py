@@ -48,7 +48,8 @@ def total(value):
 
 def ratio(numerator, denominator):
     """numerator / denominator over the global batch, as this rank's share: averaged over the
-    ranks (average_gradients), it is the one-process loss; with one rank, numerator / denominator."""
+    ranks (average_gradients), it is the one-process loss; with one rank, exactly
+    numerator / denominator."""
     if size() == 1:
         return numerator / denominator
     return numerator / total(denominator) * size()
