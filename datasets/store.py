@@ -80,9 +80,11 @@ class Images:
 
     def __init__(self, folder, manifest, layout):
         self.folder, self.layout = Path(folder), layout
-        base = self.folder if layout["files"] == "png" else Path(layout["root"])
-        self.paths = [base / f for f in manifest.file]
-        self.sha256 = list(manifest.sha256)
+        self.base = self.folder if layout["files"] == "png" else Path(layout["root"])
+        # plain strings and fixed-width bytes: each feed worker holds its own copy, and for
+        # Places2's 1.8M images Path objects and str digests would take about 0.7 GB a process
+        self.files = list(manifest.file)
+        self.sha256 = manifest.sha256.to_numpy(dtype="S64")
         self.sums = manifest[list(SUMS)].to_numpy(np.int64)
         self.record = self.folder / "manifest.tsv"
 
@@ -93,22 +95,28 @@ class Images:
 
     @property
     def shape(self):
-        return len(self.paths), 3, self.layout["size"], self.layout["size"]
+        return len(self.files), 3, self.layout["size"], self.layout["size"]
 
     def __len__(self):
-        return len(self.paths)
+        return len(self.files)
+
+    def check(self, k):
+        """The path of training image k, or MissingFile naming it."""
+        path = self.base / self.files[k]
+        if not path.is_file():
+            raise MissingFile(f"{path}: training image {k} of {self.record} is missing (its "
+                              f"files are under {self.base}, as store.json says): put the "
+                              "dataset back where it was prepared, or prepare it again")
+        return path
 
     def read(self, k):
         """Training image k as contiguous float32 (3, H, W) in [0, 1]: a transposed view would
         reach torch as a channels-last tensor, another memory format with other kernels."""
-        if not self.paths[k].is_file():
-            raise MissingFile(f"{self.paths[k]}: training image {k} of {self.record} is missing "
-                              f"(its files are in {self.paths[k].parent}, as store.json says): "
-                              "put the dataset back where it was prepared, or prepare it again")
+        path, sha256 = self.check(k), self.sha256[k].decode()
         if self.layout["files"] == "png":
-            pixels = read_rgb(self.paths[k], self.sha256[k], self.record)
+            pixels = read_rgb(path, sha256, self.record)
         else:
-            pixels = decode_source(read_recorded(self.paths[k], self.sha256[k], self.record),
+            pixels = decode_source(read_recorded(path, sha256, self.record),
                                    self.layout["size"]).transpose(2, 0, 1) / np.float32(255.0)
         return np.ascontiguousarray(pixels, dtype=np.float32)
 
@@ -138,4 +146,6 @@ def open_train(folder):
         raise ValueError(f"{folder}: store.json says files {layout.get('files')!r} (expected "
                          f"one of {FILES}) and manifest.tsv has {len(manifest)} rows, missing "
                          f"columns {missing}: {again}")
-    return Images(folder, manifest, layout)
+    images = Images(folder, manifest, layout)
+    images.check(0), images.check(len(images) - 1)  # a moved dataset fails now, not hours in
+    return images

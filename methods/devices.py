@@ -83,3 +83,12 @@ def workflow_gpus(resources):
     if "gpu" not in resources:
         resources["gpu"] = gpu_count()
     return resources["gpu"].value
+
+
+def cores_per_gpu(resources, gpus):
+    """The cores each GPU's jobs may use when `gpus` GPU jobs run at once on this machine
+    (--cores over the GPUs), or None (no bound) without GPUs or when the jobs go to a cluster
+    (Snakemake then bounds _nodes, the jobs in flight), where each job gets CPUs of its own."""
+    if not gpus or resources["_nodes"].value is not None:
+        return None
+    return max(1, resources["_cores"].value // gpus)

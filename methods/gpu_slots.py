@@ -6,9 +6,11 @@ job would see them all and land on device 0. This wrapper claims N GPUs no other
 an exclusive lock per GPU (fcntl.flock on a file in the machine's temporary folder), sets
 CUDA_VISIBLE_DEVICES to them and runs the command in its place; the locks are held by open
 files the command inherits, so they last exactly as long as the command and its children
-(training ranks included), and the kernel releases them however it ends. Under SLURM the
-allocation already names the job's GPUs (SLURM_JOB_ID set): the command runs as it is. A job
-that asks for no GPU sees none (CUDA_VISIBLE_DEVICES empty), so it never takes one unasked.
+(training ranks included), and the kernel releases them however it ends. Inside a SLURM
+allocation (SLURM_JOB_ID set) the claims are among the allocation's own GPUs, in a lock folder
+of that allocation: SLURM numbers each allocation's GPUs from 0, so two allocations' GPU 0 are
+different GPUs. A job that asks for no GPU sees none (CUDA_VISIBLE_DEVICES empty), so it never
+takes one unasked.
 """
 import fcntl
 import os
@@ -23,7 +25,10 @@ WAIT = 2.0  # seconds between tries when every free GPU is held (another workflo
 
 
 def lock_folder():
-    folder = Path(tempfile.gettempdir()) / f"inpaint-gpu-slots-{os.getuid()}"
+    """Per user and machine, or per SLURM allocation inside one."""
+    job = os.environ.get("SLURM_JOB_ID")
+    name = f"inpaint-gpu-slots-{os.getuid()}" + (f"-slurm-{job}" if job else "")
+    folder = Path(tempfile.gettempdir()) / name
     folder.mkdir(exist_ok=True)
     return folder
 
@@ -49,9 +54,10 @@ def try_claim(count, gpus, folder):
 def claim(count, gpus, folder):
     """Wait until count GPUs are free and claim them."""
     if count > len(gpus):
-        raise SystemExit(f"methods.gpu_slots: {count} GPUs asked for, {len(gpus)} on this "
-                         f"machine ({', '.join(gpus) or 'none'}): lower train_gpus in "
-                         "configs/config.yaml, or give the job a machine with more")
+        raise SystemExit(f"methods.gpu_slots: {count} GPUs asked for, {len(gpus)} visible here "
+                         f"({', '.join(gpus) or 'none'}): the workflow's GPU bound "
+                         "(--resources gpu=N, or a profile's resources) or train_gpus in "
+                         "configs/config.yaml is more than this machine has")
     said = False
     while (held := try_claim(count, gpus, folder)) is None:
         if not said:
@@ -70,7 +76,7 @@ def main(argv=None):
     env = dict(os.environ)
     if count == 0:
         env["CUDA_VISIBLE_DEVICES"] = ""
-    elif "SLURM_JOB_ID" not in env:
+    else:
         held = claim(count, visible_gpus(), lock_folder())
         for _, fd in held:
             os.set_inheritable(fd, True)

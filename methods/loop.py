@@ -9,9 +9,11 @@ checkpoint, progress, the log, the non-finite check, checkpoints, and data paral
 
 Host syncs: a step queues its work on the device and returns; its loss terms are read back
 with the others of the last LOG_EVERY steps in one transfer (a .item() per term per step would
-stall a GPU's queue at every step). The non-finite check runs on those records and on the
-weights at the same moment, before any checkpoint is written, so the last checkpoint on disk
-is always a finite state and a diverged run names the first step whose loss was not finite.
+stall a GPU's queue at every step). The non-finite check (methods/training.py check_finite)
+runs on those records and on the weights, buffers and optimiser state at the same moment,
+before any checkpoint is written, so the last checkpoint on disk is always a finite state; a
+diverged run names the first step whose loss was not finite, or the read-back step at which a
+tensor was found non-finite with finite losses.
 """
 import importlib
 
@@ -36,12 +38,12 @@ def settle(framework, pending):
     return records
 
 
-def run(*, name, framework, out_dir, parts, run_id, steps, settings, draw, update, workers=0):
+def run(*, name, framework, out_dir, parts, run_id, steps, settings, draw, update, workers):
     """Train from the last checkpoint in out_dir (or step 0) to `steps`."""
     resume = importlib.import_module(f"methods.resume_{framework}")
     out_dir.mkdir(parents=True, exist_ok=True)
     path, log = out_dir / RESUME[framework], out_dir / "log.jsonl"
-    start = resume.load(path, parts, run_id)
+    start = resume.load(path, parts, run_id, writes=parallel.writer())
     every, pending = settings["checkpoint_every"], []
     bar = tqdm(total=steps, initial=start, desc=name, disable=not parallel.writer())
     for step, batch in feed.batches(draw, start, steps, workers):

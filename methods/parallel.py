@@ -13,6 +13,10 @@ import os
 import sys
 
 
+class RanksError(ValueError):
+    """A setting that cannot run on the ranks given (a batch that does not split over them)."""
+
+
 def ranks():
     """(rank, number of ranks, local rank on this machine), from the launcher's environment."""
     if "WORLD_SIZE" in os.environ:  # torchrun
@@ -33,7 +37,7 @@ def part(batch_size):
     """This rank's items of a global batch of batch_size: a contiguous slice of equal size."""
     rank, size, _ = ranks()
     if batch_size % size:
-        raise ValueError(f"batch_size {batch_size} does not split over {size} ranks: give a "
+        raise RanksError(f"batch_size {batch_size} does not split over {size} ranks: give a "
                          f"batch_size that is a multiple of {size}, or another number of GPUs")
     share = batch_size // size
     return slice(rank * share, (rank + 1) * share)

@@ -19,6 +19,10 @@ def start(device):
     return f"gpu:{dist.ParallelEnv().device_id}" if device.startswith("gpu") else device
 
 
+def finish():
+    """Nothing to leave: paddle's process group ends with its launcher's processes."""
+
+
 def size():
     return dist.get_world_size() if parallel.ranks()[1] > 1 else 1
 

@@ -27,9 +27,17 @@ def start(device):
     if size == 1:
         return device
     gpu = device.startswith("cuda")
+    if gpu:
+        torch.cuda.set_device(local)  # NCCL's own work lands on this rank's GPU, not GPU 0
     if not dist.is_initialized():
         dist.init_process_group("nccl" if gpu else "gloo")
     return f"cuda:{local}" if gpu else device
+
+
+def finish():
+    """Leave the process group (a no-op with one rank)."""
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def size():
@@ -132,4 +140,7 @@ def synchronise_batchnorm(nets):
     for net in nets:
         for module in net.modules():
             if type(module) is nn.BatchNorm2d:
+                if module.momentum is None or not module.affine:
+                    raise ValueError("synchronise_batchnorm: BatchNorm2d with momentum None or "
+                                     "without affine parameters is not supported")
                 module.__class__ = SyncBatchNorm2d

@@ -23,12 +23,14 @@ def save(path, parts, step, run_id):
     atomic_write_bytes(path, buffer.getvalue())
 
 
-def load(path, parts, run_id):
+def load(path, parts, run_id, writes=True):
     """Restore parts from path; returns the step to start from, after cutting log.jsonl back to
     the steps before it: 0 for a fresh run, or when the file belongs to another run (other
-    data, settings or seed), whose log.jsonl is then emptied (a log never outlives its run)."""
+    data, settings or seed), whose log.jsonl is then emptied (a log never outlives its run).
+    writes: whether this process may write the log (data-parallel rank 0 alone)."""
+    log = path.parent / "log.jsonl" if writes else None
     if not path.is_file():
-        return training.fresh_start(path.parent / "log.jsonl")
+        return training.fresh_start(log)
     try:
         saved = paddle.load(str(path))
     except Exception as err:  # a file cut short fails inside the unpickler, in many ways
@@ -38,8 +40,9 @@ def load(path, parts, run_id):
         ) from err
     if saved.get("run") != run_id:
         tqdm.write(f"{path}: from a run with other settings; starting afresh")
-        return training.fresh_start(path.parent / "log.jsonl")
+        return training.fresh_start(log)
     for name, part in parts.items():
         part.set_state_dict(saved[name])
-    training.trim_log(path.parent / "log.jsonl", saved["step"] - 1)
+    if log is not None:
+        training.trim_log(log, saved["step"] - 1)
     return saved["step"]

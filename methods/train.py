@@ -57,7 +57,8 @@ def resolve_settings(spec, overrides, source):
 def diverged_message(err, resume, training):
     """What a diverged run says: where, what was kept (resume: its checkpoint file), the fix."""
     kept = (f"its last checkpoint {resume} (saved every {training['checkpoint_every']} steps) "
-            "is kept, and log.jsonl holds the steps up to it" if resume.is_file()
+            "is kept, and log.jsonl holds the steps read back before the failure (a rerun "
+            "resumes from the checkpoint and cuts the log back to it)" if resume.is_file()
             else "no checkpoint had been saved yet")
     return (f"methods.train: training diverged: {err}. No weights were written; {kept}. Lower "
             "the learning rate (lr in configs/config.yaml training.<dataset>.<method>, or the "
@@ -117,8 +118,10 @@ def main(argv=None):
                        "allow_download": not args.no_download}, workers=args.workers)
     except Diverged as err:
         raise SystemExit(diverged_message(err, Path(args.out) / module.RESUME, training))
-    except (checkpoint.CheckpointError, ChangedFile, MissingFile) as err:
+    except (checkpoint.CheckpointError, ChangedFile, MissingFile, parallel.RanksError) as err:
         raise SystemExit(f"methods.train: {err}")
+    finally:
+        importlib.import_module(f"methods.parallel_{args.framework}").finish()
     if not parallel.writer():
         return
     resolved = {"method": args.method, "framework": args.framework, "data": args.data,

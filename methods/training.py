@@ -184,12 +184,23 @@ def check_record(record, where):
                        f"not finite: {', '.join(bad)}")
 
 
+def optimiser_state(framework, name, optimiser):
+    """(label, tensor) of an optimiser's state (Adam's moments, ADADELTA's accumulators)."""
+    if framework == "torch":
+        return [(f"{name}.{i}.{key}", value) for i, state in enumerate(optimiser.state.values())
+                for key, value in state.items()]
+    return [(f"{name}.{key}", value) for key, value in optimiser.state_dict().items()]
+
+
 def check_finite(framework, parts, record, where):
-    """Stop a run (Diverged) at the first step whose loss terms, gradients, weights or buffers
-    are not all finite, naming the step and the term or tensor. Called after each step, before
-    its record is kept or any state saved, so the last checkpoint on disk is the last good state.
+    """Stop a run (Diverged) whose loss terms (record: the last step read back), gradients,
+    weights, buffers or optimiser state are not all finite, naming the step and the term or
+    tensor. The loop (methods/loop.py) checks every record it reads back with check_record and
+    calls this after the last, every LOG_EVERY steps and before each checkpoint, so the last
+    checkpoint on disk is a finite state; a tensor found non-finite here is named with the step
+    of that read-back, which may be up to LOG_EVERY - 1 steps after the step that spoiled it.
     Gradients are checked before weights, so a non-finite gradient is named as the cause of the
-    weights it spoiled. One device sync per step; torch and paddle share these function names."""
+    weights it spoiled. One device sync; torch and paddle share these function names."""
     check_record(record, where)
     lib = importlib.import_module(framework)
     layer_type = lib.nn.Module if framework == "torch" else lib.nn.Layer
@@ -199,7 +210,11 @@ def check_finite(framework, parts, record, where):
     found += [(("weight", f"{n}.{k}"), p) for n, layer in layers
               for k, p in layer.named_parameters()]
     found += [(("buffer", f"{n}.{k}"), b) for n, layer in layers for k, b in layer.named_buffers()]
-    found = [(label, t) for label, t in found if t is not None and lib.is_floating_point(t)]
+    found += [(("optimiser state", label), t) for name, part in parts.items()
+              if not isinstance(part, layer_type)
+              for label, t in optimiser_state(framework, name, part)]
+    found = [(label, t) for label, t in found
+             if t is not None and lib.is_tensor(t) and lib.is_floating_point(t)]
     if not found:
         return
     finite = lib.stack([lib.isfinite(t).all() for _, t in found]).tolist()
@@ -226,9 +241,10 @@ def append_log(path, records):
 
 
 def fresh_start(path):
-    """0, the first step of a run starting afresh, after emptying its log.jsonl at path, so that
-    no record of an earlier run is left to be read as this run's."""
-    if Path(path).exists():
+    """0, the first step of a run starting afresh, after emptying its log.jsonl at path (None:
+    a process that does not write the log), so that no record of an earlier run is left to be
+    read as this run's."""
+    if path is not None and Path(path).exists():
         write_log(path, [])
     return 0
 

@@ -1,7 +1,8 @@
-# Threads of a GPU-side evaluation job (PNG decode and encode around the GPU). Without GPUs (GPUS,
+# Threads of a GPU-side evaluation job (PNG decode and encode around the GPU), at most --cores
+# over the GPUs on one machine (rules/train.smk CORES_PER_GPU). Without GPUs (GPUS,
 # rules/common.smk) they get 1, as every other CPU job: more would also change paddle's float32
 # CPU kernels' rounding (OMP_NUM_THREADS follows threads).
-EVAL_THREADS = config["eval_threads"] if GPUS else 1
+EVAL_THREADS = min(config["eval_threads"], CORES_PER_GPU or config["eval_threads"]) if GPUS else 1
 
 
 # Sizing: how many items each bucket holds (experiments' items_per_bucket, datasets/pairing.py).

@@ -1,5 +1,6 @@
-# Prepared images: results/data/{dataset}/ with train/ (images.npy store) and test/ (PNGs), a
-# manifest.tsv per split and dataset.json (counts, split and crop rule, subset); datasets/store.py.
+# Prepared images: results/data/{dataset}/ with train/ (PNG copies, or a manifest of the sources
+# read in place) and test/ (PNGs), a manifest.tsv per split and dataset.json (counts, split and
+# crop rule, subset); datasets/store.py.
 def dataset_inputs(wildcards):
     """Input function of the prepare rule: fails fast, naming the folder, if data is missing."""
     try:

@@ -2,11 +2,40 @@
 # dataset x method x framework. A run killed midway (or at a cluster's time limit) resumes from
 # its last checkpoint when run again; log.jsonl is not a declared output because Snakemake would
 # delete it before the resumed job. With GPUs (GPUS, rules/common.smk) a job asks for
-# train_gpus of them, trains on that many data-parallel ranks and draws its batches in
-# train_workers processes (methods/train.py); without, it trains on the CPU in one thread and
-# one process, as every demo job does.
+# train_gpus of them and trains on as many data-parallel ranks, each drawing its batches in up
+# to train_workers processes: train_workers + 1 threads per GPU, fewer where --cores gives
+# each of the GPUS fewer cores. Without GPUs it trains on the CPU in one thread and one process.
+from methods.train import resolve_settings
+
+CORES_PER_GPU = devices.cores_per_gpu(workflow.global_resources, GPUS)  # None: no bound
+
+
 def train_gpus(wildcards):
-    return config["train_gpus"] if GPUS else 0
+    """GPUs of one training job (0 without GPUs); refused before any job runs when they do not
+    split the method's batch or exceed the workflow's GPUs."""
+    if not GPUS:
+        return 0
+    count, source = config["train_gpus"], "configs/config.yaml train_gpus"
+    batch = resolve_settings(METHODS[wildcards.method], training_overrides(wildcards),
+                             source)[1]["batch_size"]
+    if count > GPUS or batch % count:
+        raise WorkflowError(f"{source}: {count} GPUs per training job, but the workflow may hold "
+                            f"{GPUS} at once and {wildcards.method}'s batch_size is {batch}: "
+                            "give a number of GPUs that divides every learned method's batch")
+    return count
+
+
+def train_threads(wildcards):
+    """Threads of one training job: per GPU, its rank and its workers."""
+    if not GPUS:
+        return 1
+    per_gpu = min(config["train_workers"] + 1, CORES_PER_GPU or config["train_workers"] + 1)
+    return per_gpu * train_gpus(wildcards)
+
+
+def feed_options(wildcards):
+    ranks = max(1, train_gpus(wildcards))
+    return f"--workers {train_threads(wildcards) // ranks - 1} --ranks {ranks}"
 
 
 rule train:
@@ -20,9 +49,8 @@ rule train:
         overrides=lambda wildcards: json.dumps(training_overrides(wildcards)),
         backbones=backbone_options,
         seed=config["seed"],
-        feed=lambda wildcards: f"--workers {config['train_workers'] if GPUS else 0} "
-        f"--ranks {max(1, train_gpus(wildcards))}",
-    threads: lambda wildcards: config["train_workers"] + 1 if GPUS else 1
+        feed=lambda wildcards: feed_options(wildcards),
+    threads: train_threads
     resources:
         gpu=train_gpus,
     log:

@@ -116,17 +116,33 @@ def test_a_diverging_run_stops_at_its_first_nonfinite_step_and_keeps_the_last_go
     assert [r["step"] for r in log] == [0] and np.isfinite(log[0]["loss"])
 
 
+def test_a_nonfinite_optimiser_state_is_named_and_would_not_be_checkpointed():
+    """Adam's second moment at inf freezes its weight for ever after a resume: it is checked."""
+    import torch
+    layer = torch.nn.Linear(2, 2)
+    optimiser = torch.optim.Adam(layer.parameters())
+    layer(torch.ones(1, 2)).sum().backward()
+    optimiser.step()
+    next(iter(optimiser.state.values()))["exp_avg_sq"][0] = float("inf")
+    with pytest.raises(training.Diverged, match="the optimiser state of optimiser.0.exp_avg_sq "
+                       "is not"):
+        training.check_finite("torch", {"model": layer, "optimiser": optimiser},
+                              {"step": 3, "loss": 1.0}, "pconv")
+
+
 @pytest.mark.parametrize("framework", ["torch", "paddle"])
 def test_a_nonfinite_gradient_is_named_before_the_weights_it_spoils(framework):
+    import paddle
+    import torch
     if framework == "torch":
-        import torch
         layer = torch.nn.Linear(2, 2)
         layer.weight.grad = torch.full((2, 2), float("nan"))
     else:
-        import paddle
         layer = paddle.nn.Linear(2, 2)
         paddle.sum(layer(paddle.ones([1, 2])) * float("inf")).backward()
-    parts = {"model": layer, "optimizer": object()}
+    parts = {"model": layer, "optimizer": (torch.optim.SGD(layer.parameters(), lr=0.1)
+                                           if framework == "torch" else
+                                           paddle.optimizer.SGD(parameters=layer.parameters()))}
     with pytest.raises(training.Diverged, match="pconv: step 7 .*every loss term is finite but "
                        "the gradient of model.weight is not"):
         training.check_finite(framework, parts, {"step": 7, "loss": 1.0}, "pconv")

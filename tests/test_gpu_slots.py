@@ -93,17 +93,19 @@ def test_claims_are_exclusive_and_released_with_the_holder(tmp_path):
 
 
 def test_more_gpus_than_the_machine_has_is_refused_naming_the_setting(tmp_path):
-    with pytest.raises(SystemExit, match="2 GPUs asked for, 1 on this machine .*train_gpus"):
+    with pytest.raises(SystemExit, match="2 GPUs asked for, 1 visible here .*train_gpus"):
         gpu_slots.claim(2, ["0"], tmp_path)
 
 
 @pytest.mark.parametrize("count, env, expected", [
     ("0", {"CUDA_VISIBLE_DEVICES": "0,1"}, ""),  # a job that asks for none sees none
-    ("1", {"CUDA_VISIBLE_DEVICES": "3", "SLURM_JOB_ID": "7"}, "3")])  # SLURM's own allocation
-def test_jobs_without_gpus_see_none_and_slurm_allocations_are_kept(tmp_path, count, env,
-                                                                    expected):
+    ("1", {"CUDA_VISIBLE_DEVICES": "3,5", "SLURM_JOB_ID": "7"}, "3")])  # within the allocation
+def test_jobs_without_gpus_see_none_and_slurm_jobs_claim_within_their_allocation(
+        tmp_path, count, env, expected):
     done = subprocess.run([sys.executable, "-m", "methods.gpu_slots", count, "--", "sh", "-c",
                            "echo \"[$CUDA_VISIBLE_DEVICES]\""], cwd=REPO, capture_output=True,
                           text=True, env={**os.environ, **env, "TMPDIR": str(tmp_path)},
                           check=True)
     assert done.stdout.strip() == f"[{expected}]"
+    if "SLURM_JOB_ID" in env:  # the allocation's own lock folder: its GPU 0 is not another's
+        assert list(tmp_path.glob(f"inpaint-gpu-slots-{os.getuid()}-slurm-7/gpu-3.lock"))
