@@ -107,8 +107,9 @@ def test_loader_workers_change_no_weight(data, tmp_path, port):
 
 
 def test_a_run_killed_mid_training_resumes_to_the_uninterrupted_weights(data, tmp_path):
-    """SIGKILL, no cleanup, while workers draw ahead; run again, the run resumes from its last
-    checkpoint and ends byte-identical to a run never interrupted, log included."""
+    """SIGKILL, no cleanup, while workers draw ahead: the workers end with it; run again, the
+    run resumes from its last checkpoint and ends byte-identical to a run never interrupted,
+    log included."""
     overrides = {**OVERRIDES["pconv"], "steps": 300, "checkpoint_every": 10}
     full = train_cli(data, tmp_path / "full", "pconv", "torch", "--workers", "2",
                      overrides=overrides)
@@ -121,8 +122,18 @@ def test_a_run_killed_mid_training_resumes_to_the_uninterrupted_weights(data, tm
     deadline = time.time() + 300
     while not resume.exists() and run.poll() is None and time.time() < deadline:
         time.sleep(0.05)
-    os.killpg(run.pid, signal.SIGKILL)  # the run and its worker processes
+    os.kill(run.pid, signal.SIGKILL)  # the training process alone, no cleanup
     assert run.wait() == -signal.SIGKILL
+    deadline = time.time() + 30  # its workers die with it (PR_SET_PDEATHSIG), none orphaned
+    while time.time() < deadline:
+        try:
+            os.killpg(run.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        os.killpg(run.pid, signal.SIGKILL)
+        pytest.fail("the feed's worker processes outlived the killed training process")
     assert not (tmp_path / "cut" / "weights.safetensors").exists()
     again = train_cli(data, tmp_path / "cut", "pconv", "torch", "--workers", "2",
                       overrides=overrides)
