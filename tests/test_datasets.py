@@ -240,6 +240,12 @@ def test_a_source_store_reads_the_dataset_files_by_the_crop_rule(tmp_path):
     assert not (folder / "x.png").exists()
 
 
+def test_a_store_layout_names_its_files_kind_and_a_root_exactly_for_sources(tmp_path):
+    for files, root in (("jpeg", None), ("source", None), ("png", tmp_path)):
+        with pytest.raises(ValueError, match="files must be 'png', or 'source' with a root"):
+            store.write_train_layout(tmp_path, files, 8, root)
+
+
 def test_a_training_split_from_before_the_file_store_is_refused_with_the_fix(tmp_path):
     (tmp_path / "manifest.tsv").write_text("id\tsha256\nt0\tab\n")
     with pytest.raises(ValueError, match="no store.json.*prepare the dataset again"):

@@ -109,3 +109,12 @@ def test_jobs_without_gpus_see_none_and_slurm_jobs_claim_within_their_allocation
     assert done.stdout.strip() == f"[{expected}]"
     if "SLURM_JOB_ID" in env:  # the allocation's own lock folder: its GPU 0 is not another's
         assert list(tmp_path.glob(f"inpaint-gpu-slots-{os.getuid()}-slurm-7/gpu-3.lock"))
+
+
+def test_a_one_word_command_runs_and_a_malformed_call_is_refused(tmp_path):
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "TMPDIR": str(tmp_path)}
+    ran = subprocess.run([sys.executable, "-m", "methods.gpu_slots", "0", "--", "true"],
+                         cwd=REPO, env=env)
+    assert ran.returncode == 0
+    with pytest.raises(SystemExit, match="usage: python -m methods.gpu_slots N -- command"):
+        gpu_slots.main(["1", "true"])
