@@ -55,7 +55,7 @@ def weights(out):
 
 @pytest.mark.parametrize("method, framework", [
     ("pconv", "torch"), ("pconv", "paddle"), ("deepfill_v1", "torch"),
-    ("deepfill_v1", "paddle"), ("glcic", "torch")])
+    ("deepfill_v1", "paddle"), ("glcic", "torch"), ("glcic", "paddle")])
 def test_two_ranks_with_half_the_batch_end_with_the_one_process_weights(
         data, tmp_path, method, framework):
     """The ranks are started by torchrun / paddle.distributed.launch (gloo on the CPU); each
