@@ -181,12 +181,16 @@ def test_a_dry_run_of_celeba_states_the_sized_item_counts(built, tmp_path):
 
 @pytest.mark.parametrize("visible, extra, expected", [
     ("", [], ["gpu_slots 0 -- python -m methods.train", "--workers 0 --ranks 1"]),
-    ("0,1", [], ["gpu_slots 1 -- python -m methods.train", "--workers 6 --ranks 1"]),
-    ("0,1", ["--config", "train_gpus=2"], ["gpu_slots 2 -- python -m methods.train",
-                                           "--workers 6 --ranks 2"])])
+    ("0,1", ["--cores", "16"], ["gpu_slots 1 -- python -m methods.train",
+                                "--workers 6 --ranks 1"]),
+    ("0,1", ["--cores", "16", "--config", "train_gpus=2"],
+     ["gpu_slots 2 -- python -m methods.train", "--workers 6 --ranks 2"]),
+    ("0,1", [], ["gpu_slots 1 -- python -m methods.train", "--workers 0 --ranks 1"])])
 def test_training_jobs_ask_for_their_gpus_where_there_are_gpus(built, tmp_path, visible, extra,
                                                                 expected):
-    """CUDA_VISIBLE_DEVICES stands for the machine's GPUs (none, or two)."""
+    """CUDA_VISIBLE_DEVICES stands for the machine's GPUs (none, or two). With 16 cores each of
+    the 2 GPUs gets train_workers + 1 threads; with the 2 cores of `snakemake --cores 2`, one
+    each, and so no worker processes."""
     run = snakemake(built, "-n", "-p", "reports/celeba.html", "--configfile",
                     str(fabricated_celeba(tmp_path)), *extra, "--forcerun", "train",
                     env={"CUDA_VISIBLE_DEVICES": visible})
