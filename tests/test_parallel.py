@@ -145,6 +145,36 @@ def test_a_run_killed_mid_training_resumes_to_the_uninterrupted_weights(data, tm
         (tmp_path / "full" / "log.jsonl").read_text()
 
 
+@pytest.mark.parametrize("framework", ["torch", "paddle"])
+def test_a_two_rank_run_killed_resumes_from_rank_0s_checkpoint_exactly(data, tmp_path,
+                                                                        framework):
+    """Rank 0 alone writes the checkpoint; after SIGKILL of the launcher and its ranks, every
+    rank resumes from it, and the run ends as the uninterrupted two-rank run ends."""
+    overrides = {**OVERRIDES["pconv"], "steps": 120, "checkpoint_every": 10}
+    full = train_cli(data, tmp_path / "full", "pconv", framework, "--ranks", "2",
+                     overrides=overrides)
+    assert full.returncode == 0, full.stderr[-3000:]
+    command = [sys.executable, "-m", "methods.train", "--method", "pconv", "--framework",
+               framework, "--data", str(data), "--out", str(tmp_path / "cut"), "--device",
+               "cpu", "--no-download", "--overrides", json.dumps(overrides), "--ranks", "2"]
+    run = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, start_new_session=True)
+    resume = tmp_path / "cut" / loop.RESUME[framework]
+    deadline = time.time() + 300
+    while not resume.exists() and run.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    os.killpg(run.pid, signal.SIGKILL)
+    run.wait()
+    assert resume.exists() and not (tmp_path / "cut" / "weights.safetensors").exists()
+    again = train_cli(data, tmp_path / "cut", "pconv", framework, "--ranks", "2",
+                      overrides=overrides)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert (tmp_path / "cut" / "weights.safetensors").read_bytes() == \
+        (tmp_path / "full" / "weights.safetensors").read_bytes()
+    assert (tmp_path / "cut" / "log.jsonl").read_text() == \
+        (tmp_path / "full" / "log.jsonl").read_text()
+
+
 def test_loss_terms_are_read_back_once_per_log_interval(data, tmp_path, monkeypatch):
     """No .item() per step: the loop reads the records back every LOG_EVERY steps and at each
     checkpoint, in one transfer each, and appends them to the log."""
