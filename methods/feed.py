@@ -18,10 +18,11 @@ import ctypes
 import multiprocessing
 import signal
 import sys
-from collections import deque
 from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
+
+from datasets.loader import prefetched
 
 AHEAD = 2  # batches queued per worker: enough to hide one slow draw, bounded memory
 EIGHT_BIT = np.float32(255)
@@ -74,20 +75,11 @@ def batches(draw, start, stop, workers):
         for step in range(start, stop):
             yield step, draw(step)
         return
-    steps = iter(range(start, stop))
     pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
                                initializer=_start, initargs=(draw,))
-    try:
-        queue = deque()
-        for step in steps:
-            queue.append((step, pool.submit(_call, step)))
-            if len(queue) >= workers * AHEAD:
-                break
-        while queue:
-            step, future = queue.popleft()
-            following = next(steps, None)
-            if following is not None:
-                queue.append((following, pool.submit(_call, following)))
-            yield step, _expand(future.result())
+    try:  # the evaluation stages' read-ahead (datasets/loader.py), one step a "batch"
+        for steps, (batch,) in prefetched(pool, range(start, stop), 1, _call,
+                                          ahead=workers * AHEAD - 1):
+            yield steps[0], _expand(batch)
     finally:  # a failed step, or the end: drop the batches drawn ahead, not draw them all
         pool.shutdown(wait=True, cancel_futures=True)
