@@ -9,8 +9,13 @@ gives and the weights follow the one-process run (tested to 1e-5 on the CPU, glo
 alone writes the log, the checkpoints and the weights; every rank resumes from the same
 checkpoint. Without a launcher there is one rank and none of this does anything.
 """
+import ctypes
 import os
+import signal
 import sys
+
+# set by methods/train.py before it becomes the launcher (exec keeps its pid), read by the ranks
+LAUNCHER_PID = "INPAINT_LAUNCHER_PID"
 
 
 class RanksError(ValueError):
@@ -41,6 +46,21 @@ def part(batch_size):
                          f"batch_size that is a multiple of {size}, or another number of GPUs")
     share = batch_size // size
     return slice(rank * share, (rank + 1) * share)
+
+
+def die_with_launcher():
+    """Make this rank end when its launcher ends, even by SIGKILL. Both launchers start their
+    ranks in sessions of their own (torch's subprocess_handler.py start_new_session=True,
+    paddle's launch/utils/process_context.py os.setsid), so killing the launcher's process group
+    (Ctrl-C in Snakemake, a test's SIGKILL) leaves them training on and appending to the log
+    that a rerun resumes. Linux only (PR_SET_PDEATHSIG); a no-op outside a launcher."""
+    launcher_pid = os.environ.get(LAUNCHER_PID)
+    if launcher_pid is None or sys.platform != "linux":
+        return
+    ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() != int(launcher_pid):  # the launcher had already ended before the prctl
+        raise SystemExit(f"methods.train: rank {ranks()[0]}: its launcher (pid {launcher_pid}) "
+                         "has ended")
 
 
 def launcher(framework, count, log_dir, script):

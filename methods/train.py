@@ -70,7 +70,7 @@ def launch(args, argv):
     sets the ranks' environment, so they do not launch again); never returns."""
     here = Path(__file__).resolve()
     command = parallel.launcher(args.framework, args.ranks, Path(args.out) / "ranks", here)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+    env = {**os.environ, parallel.LAUNCHER_PID: str(os.getpid()), "PYTHONPATH": os.pathsep.join(
         p for p in (str(here.parent.parent), os.environ.get("PYTHONPATH")) if p)}
     log.info("methods.train: %d ranks: %s", args.ranks, " ".join(command + argv))
     os.execvpe(command[0], command + argv, env)
@@ -102,6 +102,7 @@ def main(argv=None):
     if launched not in (1, args.ranks):
         raise SystemExit(f"methods.train: started as {launched} ranks but --ranks is "
                          f"{args.ranks}")
+    parallel.die_with_launcher()
     spec = methods.load_spec(args.method)
     if spec["kind"] != "learned":
         raise SystemExit(f"methods/{args.method} is {spec['kind']}: there is nothing to train")

@@ -145,6 +145,20 @@ def test_a_run_killed_mid_training_resumes_to_the_uninterrupted_weights(data, tm
         (tmp_path / "full" / "log.jsonl").read_text()
 
 
+def processes_naming(folder):
+    """The pids of the live processes whose command line names folder."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            words = (entry / "cmdline").read_bytes().split(b"\0")
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if state != "Z" and str(folder).encode() in words:
+            found.append(int(entry.name))
+    return found
+
+
 @pytest.mark.parametrize("framework", ["torch", "paddle"])
 def test_a_two_rank_run_killed_resumes_from_rank_0s_checkpoint_exactly(data, tmp_path,
                                                                         framework):
@@ -165,6 +179,12 @@ def test_a_two_rank_run_killed_resumes_from_rank_0s_checkpoint_exactly(data, tmp
         time.sleep(0.05)
     os.killpg(run.pid, signal.SIGKILL)
     run.wait()
+    # the ranks live in sessions of their own (both launchers setsid them), so only their
+    # PR_SET_PDEATHSIG ends them; one left alive would append to the log the rerun resumes
+    deadline = time.time() + 20
+    while processes_naming(tmp_path / "cut") and time.time() < deadline:
+        time.sleep(0.1)
+    assert not processes_naming(tmp_path / "cut")
     assert resume.exists() and not (tmp_path / "cut" / "weights.safetensors").exists()
     again = train_cli(data, tmp_path / "cut", "pconv", framework, "--ranks", "2",
                       overrides=overrides)
