@@ -29,7 +29,14 @@ KINDS = ("learned", "classical", "control")
 REQUIRED = {"id": str, "title": str, "kind": str, "paper": str, "citation": str,
             "upstream": list, "frameworks": list, "sees_ground_truth": bool,
             "deviations": list, "notes": str}
-OPTIONAL = {"params": dict, "training": dict, "inference": dict, "limits": dict}
+OPTIONAL = {"params": dict, "training": dict, "inference": dict, "limits": dict,
+            "reported": list}
+# a published figure (spec.yaml `reported`): where it comes from, which harness dataset and mask
+# kind it sits beside, its values in the harness's metric names and display scale, and every
+# way its protocol differs from the harness's (reports/published.py prints them)
+REPORTED = {"source": str, "dataset": str, "masks": str, "resolution": int, "test_set": str,
+            "values": dict, "differences": list}
+MASK_KINDS = ("box", "irregular")
 SECTIONS = ("params", "training", "inference")
 BOUNDS = {"ge": (operator.ge, ">="), "gt": (operator.gt, ">"), "le": (operator.le, "<="),
           "lt": (operator.lt, "<")}
@@ -60,7 +67,23 @@ def validate_spec(spec, path):
     if spec["kind"] == "learned" and "steps" not in spec.get("training", {}):
         raise ValueError(f"{path}: a learned method needs training defaults with 'steps'")
     check_limits(spec, path)
+    for number, entry in enumerate(spec.get("reported", []), 1):
+        check_reported(entry, f"{path}: reported entry {number}")
     return spec
+
+
+def check_reported(entry, where):
+    if not isinstance(entry, dict) or set(entry) != set(REPORTED):
+        found = sorted(entry) if isinstance(entry, dict) else type(entry).__name__
+        raise ValueError(f"{where}: expected the keys {sorted(REPORTED)}, found {found}")
+    for key, kind in REPORTED.items():
+        if not isinstance(entry[key], kind):
+            raise ValueError(f"{where}: '{key}' must be a {kind.__name__}")
+    if entry["masks"] not in MASK_KINDS:
+        raise ValueError(f"{where}: masks must be one of {MASK_KINDS}, not '{entry['masks']}'")
+    if not entry["values"] or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                      for v in entry["values"].values()):
+        raise ValueError(f"{where}: values must map metric names to published numbers")
 
 
 def defaults(spec):

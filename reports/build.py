@@ -16,7 +16,8 @@ from snakemake.utils import update_config
 
 from datasets import pairing
 from datasets.io import atomic_write_bytes, atomic_write_text
-from reports import captions, figures, inputs, page, provenance, tables
+from reports import (captions, curves, figures, inputs, page, paired, paired_tables,
+                     provenance, published, tables)
 from reports.stats import bucket_positions, check_unique, summarise
 
 
@@ -83,26 +84,54 @@ def data_notes(record: dict) -> list[str]:
     return notes
 
 
-def mask_set_report(mask_set: str, runs: list[inputs.Run], scores, summary, config: dict,
+def mask_set_report(mask_set: str, runs: list[inputs.Run], scores, summary, pairs, config: dict,
                     definition: dict, folder: Path, specs: dict, record: dict,
                     items: str) -> str:
-    """Tables (also written as Markdown and LaTeX), plots and grid of one mask set, as HTML."""
+    """Tables, agreement, comparisons, published figures, plots and grid of one mask set, as
+    HTML; the same tables also as Markdown and LaTeX. Notes shared by every table (items, data,
+    the rows' deviations) are stated once on the page (the deviations in Methods, which the
+    tables link to) and once per Markdown file; LaTeX captions repeat them, since a cited
+    table must stand alone."""
     samples, seed = int(config["bootstrap_samples"]), int(config["seed"])
     positions = bucket_positions(scores[scores["mask_set"] == mask_set])
     buckets = sorted(positions, key=lambda b: (positions[b], b))
     metrics = ordered_metrics(summary, mask_set)
     built = [tables.build_table(summary, mask_set, metric, buckets) for metric in metrics]
-    for table in built:  # a cited table must carry its items and its rows' choices
-        table.notes.extend([items] + data_notes(record) + training_notes(runs)
-                           + inference_notes(runs, specs))
+    shared = [items] + data_notes(record)
+    deviations = training_notes(runs) + inference_notes(runs, specs)
+    agreement = paired_tables.agreement_table(pairs, mask_set, buckets, samples, seed)
+    verdicts = paired_tables.verdicts(pairs, mask_set)
+    compared = paired_tables.comparison_tables(pairs, mask_set, buckets, specs)
+    reported_html, reported_md = published.section(specs, runs[0].dataset, mask_set, definition,
+                                                   summary)
     general = captions.general_notes(samples, seed)
-    atomic_write_text(folder / f"{mask_set}.md", tables.to_markdown(mask_set, built, general))
-    atomic_write_text(folder / f"{mask_set}.tex", tables.to_latex(built, samples))
+    markdown = tables.to_markdown(mask_set, built, general + shared + deviations)
+    markdown += paired_markdown(mask_set, agreement, verdicts, compared, samples, seed)
+    atomic_write_text(folder / f"{mask_set}.md", markdown + "\n".join(reported_md))
+    latex = [agreement] if agreement else []
+    atomic_write_text(folder / f"{mask_set}.tex", tables.to_latex(
+        built + latex + compared, samples, shared + deviations,
+        {t.metric: captions.comparison_note(samples, seed) for t in compared}))
     rows = [(run.method, run.framework, run.weights) for run in runs]
     plots = (plot_section(summary, mask_set, metrics, positions, rows, folder)
              if len(buckets) > 1 else "")
-    return page.mask_set_section(mask_set, definition, general, built, plots,
-                                 grid_section(runs, buckets))
+    links = {run.method: f"#method-{run.method}" for run in runs}
+    return page.mask_set_section(
+        mask_set, definition, general + shared + [page.DEVIATIONS_ONCE], built, links,
+        page.paired_html(mask_set, agreement, verdicts, compared,
+                         captions.comparison_note(samples, seed))
+        + reported_html + plots, grid_section(runs, buckets))
+
+
+def paired_markdown(mask_set, agreement, verdicts, compared, samples, seed) -> str:
+    """The agreement table with its verdicts, then the comparisons under their one caption."""
+    text = ""
+    if agreement:
+        text += tables.to_markdown(mask_set, [agreement], verdicts, heading=False)
+    if compared:
+        text += tables.to_markdown(mask_set, compared, [captions.comparison_note(samples, seed)],
+                                   heading=False)
+    return text
 
 
 def merged_config(paths: list[Path]) -> dict:
@@ -126,7 +155,8 @@ def dataset_note(record: dict) -> str:
 
 def intro_section(name: str, experiment: dict, mask_sets: list[str], runs: list,
                   folder: Path, record: dict) -> str:
-    files = ["summary.csv"] + [f"{m}.{ext}" for m in mask_sets for ext in ("md", "tex")]
+    files = ["summary.csv", "paired.csv (agreement and comparisons)"] + [
+        f"{m}.{ext}" for m in mask_sets for ext in ("md", "tex")]
     return (f"<p>Experiment <code>{escape(name)}</code>: dataset "
             f"<code>{escape(experiment['dataset'])}</code>, mask sets "
             f"{escape(', '.join(mask_sets))}; {len(runs)} score tables.</p>"
@@ -253,18 +283,23 @@ def main(argv: list[str] | None = None) -> None:
     scores = inputs.load_scores(runs, specs)
     check_unique(scores)
     summary = summarise(scores, int(config["seed"]), int(config["bootstrap_samples"]))
+    keys = list(dict.fromkeys((r.method, r.framework, r.weights) for r in runs))
+    pairs = paired.paired(scores, specs, int(config["seed"]), int(config["bootstrap_samples"]),
+                          mask_sets, keys)
     folder = args.out.parent / args.experiment
+    folder.mkdir(parents=True, exist_ok=True)
     record = json.loads((runs[0].root / "data" / runs[0].dataset / "dataset.json").read_text())
     sections = [intro_section(args.experiment, experiment, mask_sets, runs, folder, record),
                 page.methods_section(methods_rows(runs, specs), inference_notes(runs, specs)),
-                page.metrics_section()]
+                page.metrics_section(), page.curves_html(curves.curves(runs, folder))]
     sections += [mask_set_report(m, [r for r in runs if r.mask_set == m], scores, summary,
-                                 config, mask_defs.get(m, {}), folder, specs, record,
+                                 pairs, config, mask_defs.get(m, {}), folder, specs, record,
                                  captions.items_note(pairing.describe(
                                      experiment.get("items_per_bucket"))))
                  for m in mask_sets]
     csv = tables.to_csv(summary, mask_sets, bucket_positions(scores))
     atomic_write_text(folder / "summary.csv", csv)
+    atomic_write_text(folder / "paired.csv", paired_tables.to_csv(pairs))
     sections.append(page.provenance_section(provenance_rows(args, config, mask_defs, runs, argv)))
     atomic_write_text(args.out, page.render(f"Inpainting benchmark: {args.experiment}",
                                             sections))

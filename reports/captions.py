@@ -69,6 +69,18 @@ UNAVAILABLE_NOTE = (
 )
 
 
+def short_unit(metric: str) -> str:
+    """'dB', '%' or '' (unitless): the unit a display value carries."""
+    info = METRICS[metric]
+    return "dB" if info["unit"] == "dB" else "%" if info["scale"] == 100 else ""
+
+
+def short_header(metric: str) -> str:
+    """'L1 (%)', 'PSNR (dB)', 'SSIM': for a column that names the metric in every row."""
+    unit = short_unit(metric)
+    return METRICS[metric]["label"] + (f" ({unit})" if unit else "")
+
+
 def header(metric: str) -> str:
     """Table title with unit and direction, e.g. 'PSNR (dB, higher is better)'."""
     info = METRICS[metric]
@@ -113,3 +125,34 @@ def table_notes(metric: str, reasons: list[str]) -> list[str]:
     if reasons:
         notes.append(UNAVAILABLE_NOTE + " " + " | ".join(reasons))
     return notes
+
+
+def paired_interval_note(samples: int, seed: int) -> str:
+    return (f"[95% paired bootstrap percentile interval]: {samples} resamples of the bucket's "
+            "items with replacement, each taking the same items from both runs; the bounds are "
+            "the ⌈0.025·B⌉-th and ⌈0.975·B⌉-th smallest resampled mean differences; generator "
+            f"numpy default_rng([seed, crc32('paired|mask_set|bucket')]) with seed {seed}, one "
+            "set of resamples per bucket shared by every pair and metric")
+
+
+def agreement_note(samples: int, seed: int) -> str:
+    return ("Each cell: the mean over the bucket's items of the paired difference paddle − "
+            "torch (the same image and mask in both; shown in the metric's display scale) "
+            f"{paired_interval_note(samples, seed)}. '*': the interval excludes 0, so the two "
+            "ports differ there beyond resampling noise; the verdict lines sum the table up. "
+            "FID is one value per bucket, with nothing to pair, and is not in this table: "
+            "compare its two rows in the FID table.")
+
+
+def comparison_note(samples: int, seed: int) -> str:
+    return ("Each cell: the mean over the bucket's items of A − B (in the metric's display "
+            f"scale; the table's title says which direction is better) "
+            f"{paired_interval_note(samples, seed)}. A difference is called only when its "
+            "interval excludes 0: 'A' or 'B' after a cell names the better run there; no "
+            "letter: no difference is called. Comparisons are made only between runs of the "
+            "same mask set on identical items (the same N); none is made across mask sets or "
+            "between different N. Each learned run is compared with every baseline that sees "
+            "no ground truth (classical methods, mean_fill) and with the other learned methods "
+            "of its framework and weights. Intervals are not corrected for multiple "
+            "comparisons: about 1 in 20 cells where two runs are equally good is called by "
+            "chance.")

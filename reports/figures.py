@@ -17,7 +17,7 @@ from reports.tables import ROW_KEY
 HOLE_COLOUR = (255, 0, 255)
 
 
-def _figure_png(figure: Figure) -> bytes:
+def figure_png(figure: Figure) -> bytes:
     # An explicit Agg canvas: no pyplot state, no display backend, same output headless.
     FigureCanvasAgg(figure)
     buffer = io.BytesIO()
@@ -58,7 +58,7 @@ def metric_plot(part: pd.DataFrame, positions: dict[str, float], metric: str, ma
     axes.set_title(f"{mask_set}: {info['label']}")
     axes.grid(alpha=0.3)
     axes.legend(fontsize=7)
-    return _figure_png(figure), omitted
+    return figure_png(figure), omitted
 
 
 def masked_input(image: np.ndarray, hole: np.ndarray) -> np.ndarray:

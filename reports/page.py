@@ -20,20 +20,41 @@ def _notes(notes: list[str]) -> str:
     return "".join(f'<p class="note">{escape(note)}</p>' for note in notes)
 
 
-def html_table(table: Table) -> str:
-    head = "".join(f"<th>{escape(h)}</th>" for h in ["method", "framework", "weights",
-                                                      *table.headers])
+# a paired cell's closing mark (reports/paired_tables.py), shown as a background colour too
+MARKS = {" A": "num better-a", " B": "num better-b", " *": "num differs"}
+
+
+def _cell_class(cell: str) -> str:
+    if cell == "unavailable" or cell.startswith("not comparable"):
+        return "num unavailable"
+    return next((css for mark, css in MARKS.items() if cell.endswith(mark)), "num")
+
+
+def _two_lines(cell: str) -> str:
+    """'mean [low, high] rest' with the interval on a second, smaller line, so that a table of
+    seven buckets fits 1280 px; the text is the exported cell's."""
+    head, bracket, rest = cell.partition(" [")
+    if not bracket or "]" not in rest:
+        return escape(cell)
+    interval, _, tail = rest.partition("]")
+    return f'{escape(head + tail)}<br><span class="ci">[{escape(interval)}]</span>'
+
+
+def html_table(table: Table, links: dict[str, str] | None = None, heading: bool = True) -> str:
+    """links: row-key text -> anchor on the page (a method's row in Methods, where its
+    deviations are stated once); heading: the title above (not under a details summary)."""
+    links = links or {}
+    head = "".join(f"<th>{escape(h)}</th>" for h in [*table.keys, *table.headers])
     body = []
     for kind, rows in table.groups:
-        body.append(f'<tr class="group"><td colspan="{3 + len(table.headers)}">'
+        body.append(f'<tr class="group"><td colspan="{len(table.keys) + len(table.headers)}">'
                     f"{escape(kind)}</td></tr>")
         for key, cells in rows:
-            tds = "".join(f"<td>{escape(k)}</td>" for k in key)
-            for cell in cells:
-                css = "num unavailable" if cell == "unavailable" else "num"
-                tds += f'<td class="{css}">{escape(cell)}</td>'
+            tds = "".join(f'<td><a href="{links[k]}">{escape(k)}</a></td>' if k in links else
+                          f"<td>{escape(k)}</td>" for k in key)
+            tds += "".join(f'<td class="{_cell_class(c)}">{_two_lines(c)}</td>' for c in cells)
             body.append(f"<tr>{tds}</tr>")
-    return (f"<h4>{escape(table.title)}</h4>"
+    return ((f"<h4>{escape(table.title)}</h4>" if heading else "") +
             f'<div class="scroll"><table><thead><tr>{head}</tr></thead>'
             f"<tbody>{''.join(body)}</tbody></table></div>{_notes(table.notes)}")
 
@@ -48,12 +69,14 @@ def methods_section(rows: list[tuple[str, dict, list[str]]], inference: list[str
                   if deviations else "none stated")
         kind = str(spec.get("kind")) + (" (sees the ground truth)"
                                         if spec.get("sees_ground_truth") else "")
-        body.append(f"<tr><td>{escape(method)}</td><td>{escape(str(spec.get('title', '')))}"
+        body.append(f'<tr id="method-{escape(method)}"><td>{escape(method)}</td>'
+                    f"<td>{escape(str(spec.get('title', '')))}"
                     f"</td><td>{escape(kind)}</td>"
                     f"<td>{escape(', '.join(scored))}</td><td>{listed}</td></tr>")
-    return ("<h2>Methods</h2><table><thead><tr><th>id</th><th>title</th><th>kind</th>"
+    return ('<h2 id="methods">Methods</h2><div class="scroll"><table><thead><tr><th>id</th>'
+            "<th>title</th><th>kind</th>"
             "<th>framework / weights scored</th><th>deviations from the paper</th></tr></thead>"
-            f"<tbody>{''.join(body)}</tbody></table>"
+            f"<tbody>{''.join(body)}</tbody></table></div>"
             '<p class="note">Controls (e.g. the oracle, which returns the ground truth) and '
             "classical methods need no training; they bound the table from above and below."
             "</p>" + "".join(f'<p class="note">{escape(note)}</p>' for note in inference))
@@ -80,30 +103,75 @@ def plots_html(plots: list[tuple[str, bytes, list[str]]]) -> str:
 
 
 def grid_html(labels: list[str], rows: list[tuple[str, list[bytes]]]) -> str:
+    """Rows labelled #1, #2, ... (the full item, image, mask and bucket in the row's title and
+    in the list under the grid), so the label column stays narrow."""
     head = "".join(f"<th>{escape(label)}</th>" for label in ["masked input", *labels,
                                                               "ground truth"])
-    body = []
-    for caption, cells in rows:
-        images = "".join(f'<td><img src="{data_uri(png)}" alt=""></td>' for png in cells)
-        body.append(f'<tr><td class="note caption">{escape(caption)}</td>{images}</tr>')
+    body, captions_list = [], []
+    for number, (caption, cells) in enumerate(rows, 1):
+        images = "".join(f'<td><img src="{data_uri(png)}" alt="{escape(name)}, #{number}"></td>'
+                         for png, name in zip(cells, ["masked input", *labels, "ground truth"]))
+        body.append(f'<tr title="{escape(caption)}"><td class="caption">#{number}</td>{images}'
+                    "</tr>")
+        captions_list.append(f"<li>{escape(caption)}</li>")
     return ("<h3>Qualitative grid</h3>"
             '<p class="note">The same images and masks for every method (pairing checked in '
             "predictions.tsv). Hole shown in flat magenta in the masked input; predictions are "
             "the composited outputs that were scored. Row r shows item r of bucket r mod B (B "
-            "buckets, in hole-ratio order), at most 6 rows.</p>"
-            f'<div class="scroll"><table class="grid"><thead><tr><th>item</th>{head}</tr>'
-            f"</thead><tbody>{''.join(body)}</tbody></table></div>")
+            "buckets, in hole-ratio order), at most 6 rows; the grid scrolls sideways in its "
+            "box when it is wider than the page.</p>"
+            f'<div class="scroll"><table class="grid"><thead><tr><th>row</th>{head}</tr>'
+            f"</thead><tbody>{''.join(body)}</tbody></table></div>"
+            f'<ol class="note">{"".join(captions_list)}</ol>')
+
+
+DEVIATIONS_ONCE = ("Each method's deviations from its paper (the spec's, and those its training "
+                   "runs recorded) and the inference options its predictions used are stated "
+                   "once, in Methods; the method names in the tables link there.")
+
+
+def paired_html(mask_set: str, agreement: Table | None, verdicts: list[str],
+                compared: list[Table], caption: str) -> str:
+    """The agreement table under its verdict lines, then the comparison tables, each folded
+    (PSNR and L1 open) under one caption."""
+    parts = []
+    if agreement:
+        parts.append(f'<h3 id="agreement-{escape(mask_set)}">Framework agreement (torch vs '
+                     'paddle)</h3><ul class="verdicts">'
+                     + "".join(f"<li>{escape(v)}</li>" for v in verdicts) + "</ul>"
+                     + html_table(agreement))
+    if compared:
+        parts.append(f'<h3 id="comparisons-{escape(mask_set)}">Method comparisons</h3>'
+                     f'<p class="note">{escape(caption)}</p>')
+        for table in compared:
+            opened = " open" if table.metric in ("compare-psnr", "compare-l1") else ""
+            parts.append(f"<details{opened}><summary>{escape(table.title)}</summary>"
+                         + html_table(table, heading=False) + "</details>")
+    return "".join(parts)
+
+
+def curves_html(drawn: list[tuple[str, bytes, str]]) -> str:
+    if not drawn:
+        return ""
+    figures = "".join(f'<figure class="wide"><img src="{data_uri(png)}" alt="{escape(method)} '
+                      f'training losses"><figcaption>{escape(caption)}</figcaption></figure>'
+                      for method, png, caption in drawn)
+    return ('<h2 id="training">Training curves</h2><p class="note">Each retrained run\'s '
+            "losses as its log.jsonl records them (results/train/&lt;dataset&gt;/&lt;method&gt;"
+            "/&lt;framework&gt;/), the two frameworks on one step axis. The same plots are "
+            "PNGs beside the tables (curves_&lt;method&gt;.png).</p>" + figures)
 
 
 def mask_set_section(name: str, definition: dict, general: list[str], tables: list[Table],
-                     plots: str, grid: str) -> str:
-    """general: notes that hold for every table of the mask set, printed once above them.
-    An nvidia definition reads in words (its resize and bucketing rules) rather than bare keys."""
+                     links: dict[str, str], middle: str, grid: str) -> str:
+    """general: notes that hold for every table of the mask set, printed once above them;
+    middle: the agreement, comparisons, published figures and plots. An nvidia definition
+    reads in words (its resize and bucketing rules) rather than bare keys."""
     described = (nvidia.describe(definition) if definition.get("kind") == "nvidia"
                  else ", ".join(f"{k}: {v}" for k, v in definition.items()))
     return (f'<h2 id="{escape(name)}">Mask set {escape(name)}</h2>'
             f'<p class="note">Definition (configs/mask_sets.yaml): {escape(described)}</p>'
-            + _notes(general) + "".join(html_table(t) for t in tables) + plots + grid)
+            + _notes(general) + "".join(html_table(t, links) for t in tables) + middle + grid)
 
 
 def provenance_section(sections: list[tuple[str, list[tuple[str, str]]]]) -> str:

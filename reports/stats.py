@@ -24,6 +24,13 @@ def _order_statistic(samples: int, permille: int) -> int:
     return max(1, -(-samples * permille // 1000))
 
 
+def percentile_bounds(means: np.ndarray) -> tuple[float, float]:
+    """The 95% percentile interval from B resampled means, sorted along axis 0: the
+    ceil(0.025 B)-th and ceil(0.975 B)-th smallest (one pair per column of a 2-D array)."""
+    samples = len(means)
+    return (means[_order_statistic(samples, 25) - 1], means[_order_statistic(samples, 975) - 1])
+
+
 def bootstrap_ci(values, samples: int, rng: np.random.Generator) -> tuple[float, float]:
     """95% percentile interval of the mean: the ceil(0.025 B)-th and ceil(0.975 B)-th smallest
     of B resampled means. Order statistics, not interpolation, because interpolating between
@@ -37,8 +44,7 @@ def bootstrap_ci(values, samples: int, rng: np.random.Generator) -> tuple[float,
         values[rng.integers(0, len(values), size=(min(block, samples - start), len(values)))]
         .mean(axis=1) for start in range(0, samples, block)])
     means.sort()
-    low = means[_order_statistic(samples, 25) - 1]
-    high = means[_order_statistic(samples, 975) - 1]
+    low, high = percentile_bounds(means)
     return float(low), float(high)
 
 

@@ -2,7 +2,6 @@
 self-containment and atomic writes, on a fabricated results tree (tiny 8x8 PNGs)."""
 import binascii
 import hashlib
-import json
 import math
 import re
 from html.parser import HTMLParser
@@ -11,121 +10,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
-from PIL import Image
 
+from report_fixture import REASON, SAMPLES, build_fixture, fabricated
 from reports import build, inputs, stats, tables
-
-SAMPLES = 200
-BUCKETS = {"irr": ["(0.01,0.1]", "(0.01,0.1]", "(0.01,0.1]", "(0.1,0.2]", "(0.1,0.2]",
-                   "(0.1,0.2]"],
-           "box": ["(0.2,0.3]"] * 4}
-HOLE_PIXELS = {"(0.01,0.1]": 4, "(0.1,0.2]": 10, "(0.2,0.3]": 16}
-RUNS = [("oracle", "numpy", "none", "control"), ("mean_fill", "numpy", "none", "classical"),
-        ("toynet", "torch", "retrained", "learned")]
-REASON = ("unavailable: weights missing (alexnet-owt-7be5be79.pth not in torch hub cache or "
-          "backbone_weights_dir; download failed: offline)")
-
-
-def _png(path: Path, array: np.ndarray) -> str:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(array).save(path)
-    return path.name
-
-
-def _values(method: str, mask_set: str, metric: str) -> np.ndarray:
-    """Fabricated raw scores; the oracle is perfect, toynet has one identical image."""
-    n = len(BUCKETS[mask_set])
-    rng = np.random.default_rng([len(method), len(mask_set), len(metric)])
-    if method == "oracle":
-        return np.full(n, {"psnr": np.inf, "ssim": 1.0}.get(metric, 0.0))
-    values = {"psnr": rng.uniform(15, 30, n), "ssim": rng.uniform(0.5, 0.9, n),
-              "l1": rng.uniform(0.01, 0.05, n), "l1_hole": rng.uniform(0.1, 0.3, n)}[metric]
-    if method == "toynet" and metric == "psnr":
-        values[0] = np.inf
-    return values
-
-
-def _write_data(root: Path) -> None:
-    rng = np.random.default_rng(5)
-    images = [rng.integers(0, 256, (8, 8, 3), dtype=np.uint8) for _ in range(4)]
-    folder = root / "data" / "demo" / "test"
-    files = [_png(folder / f"img{i}.png", image) for i, image in enumerate(images)]
-    pd.DataFrame({"id": [f"img{i}" for i in range(4)], "file": files}).to_csv(
-        folder / "manifest.tsv", sep="\t", index=False)
-    for mask_set, buckets in BUCKETS.items():
-        folder = root / "masks" / mask_set
-        rows = []
-        for i, bucket in enumerate(buckets):
-            hole = np.zeros(64, np.uint8)
-            hole[:HOLE_PIXELS[bucket]] = 255
-            rows.append({"id": f"m{i}", "file": _png(folder / f"m{i}.png", hole.reshape(8, 8)),
-                         "hole_ratio": HOLE_PIXELS[bucket] / 64, "bucket": bucket})
-        pd.DataFrame(rows).to_csv(folder / "manifest.tsv", sep="\t", index=False)
-
-
-def _write_run(root: Path, mask_set: str, method: str, framework: str, weights: str) -> Path:
-    buckets = BUCKETS[mask_set]
-    items = pd.DataFrame({"item": range(len(buckets)),
-                          "image_id": [f"img{i % 4}" for i in range(len(buckets))],
-                          "mask_id": [f"m{i}" for i in range(len(buckets))], "bucket": buckets,
-                          "hole_ratio": [HOLE_PIXELS[b] / 64 for b in buckets]})
-    folder = root / "predict" / "demo" / mask_set / method / framework / weights
-    shade = {"oracle": 0, "mean_fill": 128, "toynet": 200}[method]
-    files = [_png(folder / f"{i}.png", np.full((8, 8, 3), shade, np.uint8)) for i in items.item]
-    items.assign(file=files, sha256="x").to_csv(folder / "predictions.tsv", sep="\t", index=False)
-    if method == "toynet":  # the only method with an inference option (spec.yaml below)
-        (folder / "provenance.json").write_text(json.dumps({"inference": {"smooth": True}}))
-    rows = [items.assign(metric=m, value=_values(method, mask_set, m), status="ok")
-            for m in ["psnr", "ssim", "l1", "l1_hole"]]
-    rows.append(items.assign(metric="lpips", value=np.nan, status=REASON))
-    fid = pd.DataFrame({"bucket": [*sorted(set(buckets)), "all"], "metric": "fid", "status": "ok"})
-    rows.append(fid.assign(value=[40.0 + 10 * i for i in range(len(fid) - 1)] + [99.0],
-                           hole_ratio=np.nan))  # per bucket, then the whole set's ('all')
-    path = root / "score" / "demo" / mask_set / method / framework / f"{weights}.tsv"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pd.concat(rows)[inputs.SCORE_COLUMNS].to_csv(path, sep="\t", index=False)
-    return path
-
-
-def _fixture(base: Path) -> dict:
-    root = base / "results"
-    _write_data(root)
-    scores = [_write_run(root, ms, m, f, w) for ms in BUCKETS for m, f, w, _ in RUNS]
-    scores[0].with_suffix(".json").write_text(json.dumps(
-        {"date_utc": "2025-01-01T00:01:00+00:00", "host": "box", "seconds": 1.5,
-         "alexnet": REASON, "inception": {"path": "/x/pt_inception.pth", "sha256": "ab12"}}))
-    trained = root / "train" / "demo" / "toynet" / "torch"
-    trained.mkdir(parents=True)
-    (trained / "resolved.yaml").write_text(yaml.safe_dump(
-        {"deviations": ["trained without the style term"], "seed": 0, "device": "cpu",
-         "training": {"steps": 4}}))
-    (trained / "weights.safetensors").write_bytes(b"weights")
-    for method, _, _, kind in RUNS:
-        spec = {"id": method, "title": f"The {method} method", "kind": kind,
-                "deviations": [f"{method} deviation one"],
-                **({"inference": {"smooth": False}} if method == "toynet" else {})}
-        (base / "methods" / method).mkdir(parents=True)
-        (base / "methods" / method / "spec.yaml").write_text(yaml.safe_dump(spec))
-    (base / "config.yaml").write_text(yaml.safe_dump(
-        {"seed": 0, "bootstrap_samples": SAMPLES,
-         "experiments": {"demo": {"dataset": "demo", "mask_sets": ["irr", "box"],
-                                  "methods": [r[0] for r in RUNS]}}}))
-    (root / "data" / "demo" / "dataset.json").write_text(json.dumps(
-        {"dataset": "demo", "resolution": 8, "crop": "as fabricated", "counts": {"test": 2},
-         "split": "NOT the official split: fabricated", "subset": "subset: 2 of 30,000 images"}))
-    (base / "mask_sets.yaml").write_text(yaml.safe_dump(
-        {"irr": {"kind": "irregular", "resolution": 8, "per_bucket": 3, "seed": 1},
-         "box": {"kind": "box", "resolution": 8, "box": 4}}))
-    argv = ["--experiment", "demo", "--config", str(base / "config.yaml"), "--mask-sets",
-            str(base / "mask_sets.yaml"), "--methods-dir", str(base / "methods"),
-            "--out", str(base / "reports" / "demo.html"), "--scores", *map(str, scores)]
-    return {"base": base, "argv": argv, "scores": scores}
-
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
-    fixture = _fixture(tmp_path_factory.mktemp("report"))
+    fixture = build_fixture(tmp_path_factory.mktemp("report"))
     build.main(fixture["argv"])
     out = fixture["base"] / "reports"
     fixture["html"] = (out / "demo.html").read_text()
@@ -136,8 +27,9 @@ def report(tmp_path_factory):
 
 
 def _row(csv: pd.DataFrame, mask_set, method, bucket, metric) -> pd.Series:
+    """The row of a method's torch run (or its only one)."""
     hit = csv[(csv.mask_set == mask_set) & (csv.method == method) & (csv.bucket == bucket)
-              & (csv.metric == metric)]
+              & (csv.metric == metric) & (csv.framework != "paddle")]
     assert len(hit) == 1
     return hit.iloc[0]
 
@@ -197,7 +89,7 @@ def test_cell_seed_is_crc32_of_the_identity():
 
 def test_report_interval_follows_documented_generator_rule(report):
     # Six items, so the bounds depend on the draws (with three, both are often the extremes).
-    values = _values("mean_fill", "irr", "psnr")
+    values = fabricated("mean_fill", "irr", "psnr")
     rng = np.random.default_rng([0, binascii.crc32(b"irr|mean_fill|numpy|none|all|psnr")])
     means = np.sort(values[rng.integers(0, 6, size=(SAMPLES, 6))].mean(axis=1))
     row = _row(report["csv"], "irr", "mean_fill", "all", "psnr")
@@ -236,18 +128,18 @@ def test_parse_score_path_right_to_left():
 
 
 def test_all_column_is_mean_over_every_item(report):
-    expected = _values("mean_fill", "irr", "l1").mean()
+    expected = fabricated("mean_fill", "irr", "l1").mean()
     row = _row(report["csv"], "irr", "mean_fill", "all", "l1")
     assert row.n == 6
     assert row["mean"] == pytest.approx(expected, rel=1e-12)
-    first = _values("mean_fill", "irr", "l1")[:3].mean()
+    first = fabricated("mean_fill", "irr", "l1")[:3].mean()
     assert _row(report["csv"], "irr", "mean_fill", "(0.01,0.1]", "l1")["mean"] == \
         pytest.approx(first, rel=1e-12)
 
 
 def test_csv_raw_values_and_markdown_shows_l1_times_100(report):
     row = _row(report["csv"], "irr", "toynet", "(0.1,0.2]", "l1")
-    raw = _values("toynet", "irr", "l1")[3:].mean()
+    raw = fabricated("toynet", "irr", "l1")[3:].mean()
     assert row["mean"] == pytest.approx(raw, rel=1e-12)
     assert row.ci_low <= row["mean"] <= row.ci_high
     assert f"{raw * 100:.2f} [" in report["md"]
@@ -308,7 +200,8 @@ def test_latex_booktabs_and_units(report):
     tex = report["tex"]
     for rule in (r"\toprule", r"\midrule", r"\bottomrule"):
         assert rule in tex
-    assert tex.count(r"\begin{tabular}") == 6  # psnr ssim l1 l1_hole lpips fid
+    # psnr ssim l1 l1_hole lpips fid; the agreement; comparisons of the 5 item metrics
+    assert tex.count(r"\begin{table}") == 6 + 1 + 5
     assert "PSNR (dB" in tex and r"mean\_fill" in tex and r"\%" in tex
 
 
@@ -332,12 +225,13 @@ def test_html_self_contained(report):
     assert not re.search(r"(src|href)\s*=\s*[\"']?\s*https?://", html, re.IGNORECASE)
     assert parser.imgs and all(src.startswith("data:image/png;base64,") for src in parser.imgs)
     # irr: 2 buckets -> plots for psnr ssim l1 l1_hole fid (lpips unavailable); grid rows:
-    # irr 6 items x 5 images, box 4 items x 5 images.
-    assert len(parser.imgs) == 5 + 6 * 5 + 4 * 5
+    # irr 6 items x 8 images (masked input, 6 runs, ground truth), box 4 items x 8 images;
+    # training curves of toynet and shifted.
+    assert len(parser.imgs) == 5 + 6 * 8 + 4 * 8 + 2
     for text in ("The toynet method", "toynet deviation one", "Provenance",
-                 "torch training run: trained without the style term",
-                 # sha256 of the 7 bytes b"weights", so the digest is the file's own:
-                 "weights.safetensors sha256: " + hashlib.sha256(b"weights").hexdigest(),
+                 "paddle, torch training runs: trained without the style term",
+                 # sha256 of the bytes b"toynet torch", so the digest is the file's own:
+                 "weights.safetensors sha256: " + hashlib.sha256(b"toynet torch").hexdigest(),
                  "date_utc: 2025-01-01T00:01:00+00:00", f"alexnet: {REASON}",
                  "inception: sha256: ab12", "provenance file missing",
                  "pred*mask + image*(1-mask)", "gaussian_weights=True"):
@@ -350,7 +244,7 @@ def test_no_temp_files_left_beside_the_report(report):
 
 
 def test_pairing_mismatch_fails_clearly(tmp_path):
-    fixture = _fixture(tmp_path)
+    fixture = build_fixture(tmp_path)
     path = tmp_path / "results/predict/demo/irr/toynet/torch/retrained/predictions.tsv"
     table = pd.read_csv(path, sep="\t")
     table.loc[0, "mask_id"] = "m5"
@@ -360,19 +254,26 @@ def test_pairing_mismatch_fails_clearly(tmp_path):
 
 
 def test_cited_tables_carry_the_training_deviations_of_their_rows(report):
-    note = "toynet (torch, retrained) was trained with recorded deviations from its paper: " \
-        "trained without the style term."
-    assert note in report["md"]
-    assert "trained without the style term" in report["tex"]
+    """Once per Markdown file, in every LaTeX caption, and once on the page (Methods), where
+    the tables' method names link."""
+    note = "toynet (paddle, torch, retrained) was trained with recorded deviations from its " \
+        "paper: trained without the style term."
+    assert report["md"].count(note) == 1
+    assert report["tex"].count("trained without the style term") == 12
+    assert report["html"].count("trained without the style term") == 1
+    assert '<a href="#method-toynet">toynet</a>' in report["html"]
+    assert 'id="method-toynet"' in report["html"]
 
 
 def test_cited_tables_and_the_page_state_the_inference_options_used(report):
-    note = "toynet (torch, retrained) was predicted with inference options: smooth: true " \
-        "(spec default false) (methods/toynet/spec.yaml and README.md say what they do)."
+    note = "toynet (paddle, retrained; torch, retrained) was predicted with inference " \
+        "options: smooth: true (spec default false) (methods/toynet/spec.yaml and README.md " \
+        "say what they do)."
     assert note in report["md"] and note in report["html"]
     assert "smooth: true" in report["tex"]
     notes = [line for line in report["md"].splitlines() if "predicted with inference" in line]
-    assert notes and all("toynet (torch, retrained)" in line for line in notes)
+    assert notes and all("toynet (paddle, retrained; torch, retrained)" in line
+                         for line in notes)
 
 
 def test_a_subset_and_a_non_official_split_are_stated_on_the_page_and_under_each_table(report):
@@ -383,9 +284,10 @@ def test_a_subset_and_a_non_official_split_are_stated_on_the_page_and_under_each
 
 def test_every_cited_table_states_how_its_items_were_chosen(report):
     rule = "Items: every test image in every bucket: a bucket of K masks holds max(K, n) items"
-    assert report["md"].count(rule) == report["md"].count("### irr:") == 6
-    assert report["tex"].count(rule) == report["tex"].count(r"\begin{tabular}") == 6
-    assert rule in report["html"]
+    # once per Markdown file and on the page (above the tables); in every LaTeX caption, since
+    # a table cited from there must stand alone
+    assert report["md"].count(rule) == 1 and report["html"].count(rule) == 2  # 2 mask sets
+    assert report["tex"].count(rule) == report["tex"].count(r"\begin{table}") == 12
 
 
 def test_an_unavailable_cell_counts_no_infinite_items():

@@ -1,0 +1,85 @@
+"""Reported vs reproduced: the figures a method's publisher reports (spec.yaml `reported`) beside
+the harness's own 'all' cells for the same dataset and mask kind, with every protocol
+difference the spec records. They are never the same measurement, and the block says so."""
+from html import escape
+
+import pandas as pd
+
+from reports import captions
+from reports.stats import ALL
+from reports.tables import format_cell, format_number
+
+NOT_THE_SAME = ("Published figures are not the same measurement as the harness's: the "
+                "protocols differ as listed, so a gap between the two rows is not a "
+                "reproduction error by itself, and agreement does not make them comparable.")
+
+
+def mask_kind(definition: dict) -> str:
+    """The spec's mask kinds: a centre box, or free-form / irregular holes (ours or NVIDIA's)."""
+    return "box" if definition.get("kind") == "box" else "irregular"
+
+
+def matching(specs: dict, dataset: str, kind: str) -> list[tuple[str, dict]]:
+    """(method, entry) for each reported entry of the scored methods on this dataset and kind;
+    a metric the report does not know is an error naming the spec."""
+    found = []
+    for method, spec in specs.items():
+        for entry in spec.get("reported", []):
+            unknown = set(entry["values"]) - set(captions.METRICS)
+            if unknown:
+                raise ValueError(f"methods/{method}/spec.yaml: reported values name unknown "
+                                 f"metrics {sorted(unknown)}; use {list(captions.METRICS)}")
+            if entry["dataset"] == dataset and entry["masks"] == kind:
+                found.append((method, entry))
+    return found
+
+
+def recorded(specs: dict) -> str:
+    listed = [f"{method}: " + ", ".join(f"{e['dataset']} {e['masks']}" for e in spec["reported"])
+              for method, spec in specs.items() if spec.get("reported")]
+    return "; ".join(listed) if listed else "none"
+
+
+def _rows(method: str, entry: dict, summary: pd.DataFrame, mask_set: str) -> list[list[str]]:
+    metrics = [m for m in captions.METRICS if m in entry["values"]]
+    rows = [["published", entry["source"]] + [format_number(
+        entry["values"][m] / captions.METRICS[m]["scale"], m) for m in metrics]]
+    mine = summary[(summary["mask_set"] == mask_set) & (summary["method"] == method)
+                   & (summary["bucket"] == ALL)]
+    for key, part in mine.groupby(["framework", "weights"], sort=True):
+        cells = {r.metric: r for r in part.itertuples()}
+        rows.append([f"this harness: {method} / {' / '.join(key)}", f"mask set {mask_set}, "
+                     "'all' column"] + [format_cell(cells.get(m), m, True) for m in metrics])
+    return rows
+
+
+def section(specs: dict, dataset: str, mask_set: str, definition: dict,
+            summary: pd.DataFrame) -> tuple[str, list[str]]:
+    """(HTML, Markdown lines) of the reported-vs-reproduced block of one mask set."""
+    kind = mask_kind(definition)
+    found = matching(specs, dataset, kind)
+    title = "Reported vs reproduced"
+    if not found:
+        text = (f"No published figure is recorded for dataset {dataset} with {kind} masks "
+                f"(recorded in methods/<id>/spec.yaml `reported`: {recorded(specs)}).")
+        return (f'<h3>{title}</h3><p class="note">{escape(text)}</p>',
+                [f"### {mask_set}: {title}", "", text, ""])
+    html, md = [f"<h3>{title}</h3>", f'<p class="note"><strong>{escape(NOT_THE_SAME)}'
+                "</strong></p>"], [f"### {mask_set}: {title}", "", NOT_THE_SAME, ""]
+    for method, entry in found:
+        metrics = [m for m in captions.METRICS if m in entry["values"]]
+        head = ["row", "source / cells", *(captions.header(m) for m in metrics)]
+        rows = _rows(method, entry, summary, mask_set)
+        html.append(f"<h4>{escape(method)}: {escape(entry['test_set'])}, "
+                    f"{entry['resolution']} px, {kind} masks</h4><div class=\"scroll\"><table>"
+                    "<thead><tr>" + "".join(f"<th>{escape(h)}</th>" for h in head)
+                    + "</tr></thead><tbody>" + "".join(
+                        "<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>"
+                        for row in rows) + "</tbody></table></div>"
+                    + '<ul class="note">' + "".join(f"<li>{escape(d)}</li>"
+                                                    for d in entry["differences"]) + "</ul>")
+        md += [f"#### {method}: {entry['test_set']}, {entry['resolution']} px, {kind} masks", "",
+               "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        md += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows]
+        md += [""] + [f"- {d}" for d in entry["differences"]] + [""]
+    return "".join(html), md
