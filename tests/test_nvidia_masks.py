@@ -225,11 +225,12 @@ def test_schema_accepts_the_defined_sets_and_rejects_unknown_keys():
 
 
 def test_the_report_states_the_rules_in_words():
-    html = mask_set_section("nv", {**MEASURED, "per_bucket": 20}, [], [], "", "")
+    html = mask_set_section("nv", {**MEASURED, "per_bucket": 20}, [], [], {}, "", "")
     assert ("NVIDIA irregular test masks (Liu et al. 2018), resized to 256 px (area average, "
             "hole where ≥ 0.5), bucketed by measured hole ratio after resizing") in html
     assert "; subsample: 20 per bucket" in html
-    assert "bucketed by published block</p>" in mask_set_section("nv", PUBLISHED, [], [], "", "")
+    assert "bucketed by published block</p>" in mask_set_section("nv", PUBLISHED, [], [], {}, "",
+                                                                  "")
 
 
 @pytest.fixture(scope="module")
