@@ -29,11 +29,10 @@ KINDS = ("learned", "classical", "control")
 REQUIRED = {"id": str, "title": str, "kind": str, "paper": str, "citation": str,
             "upstream": list, "frameworks": list, "sees_ground_truth": bool,
             "deviations": list, "notes": str}
-OPTIONAL = {"params": dict, "training": dict, "inference": dict, "limits": dict,
-            "reported": list}
-# a published figure (spec.yaml `reported`): where it comes from, which harness dataset and mask
-# kind it sits beside, its values in the harness's metric names and display scale, and every
-# way its protocol differs from the harness's (reports/published.py prints them)
+OPTIONAL = {"params": dict, "training": dict, "inference": dict, "limits": dict}
+# a published figure (an entry of methods/<id>/reported.yaml): where it comes from, which
+# harness dataset and mask kind it sits beside, its values in the harness's metric names and
+# display scale, and every way its protocol differs from the harness's (reports/published.py)
 REPORTED = {"source": str, "dataset": str, "masks": str, "resolution": int, "test_set": str,
             "values": dict, "differences": list}
 MASK_KINDS = ("box", "irregular")
@@ -67,9 +66,20 @@ def validate_spec(spec, path):
     if spec["kind"] == "learned" and "steps" not in spec.get("training", {}):
         raise ValueError(f"{path}: a learned method needs training defaults with 'steps'")
     check_limits(spec, path)
-    for number, entry in enumerate(spec.get("reported", []), 1):
-        check_reported(entry, f"{path}: reported entry {number}")
     return spec
+
+
+def load_reported(folder):
+    """The published figures of the method in folder (its reported.yaml; [] without one)."""
+    path = Path(folder) / "reported.yaml"
+    if not path.is_file():
+        return []
+    entries = yaml.safe_load(path.read_text())
+    if not isinstance(entries, list):
+        raise ValueError(f"{path}: expected a list of published figures")
+    for number, entry in enumerate(entries, 1):
+        check_reported(entry, f"{path}: entry {number}")
+    return entries
 
 
 def check_reported(entry, where):

@@ -9,6 +9,7 @@ import pandas as pd
 import yaml
 from PIL import Image
 
+import methods
 from datasets.io import sha256_file
 
 KIND_ORDER = ["control", "classical", "learned"]  # floor and ceiling first, then the methods
@@ -96,7 +97,7 @@ def load_specs(methods_dir: Path, method_ids) -> dict[str, dict]:
         spec = yaml.safe_load(path.read_text())
         if spec.get("kind") not in KIND_ORDER:
             raise ValueError(f"{path}: kind must be one of {KIND_ORDER}, got {spec.get('kind')}")
-        specs[method] = spec
+        specs[method] = {**spec, "reported": methods.load_reported(path.parent)}
     return specs
 
 

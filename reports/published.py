@@ -1,6 +1,6 @@
-"""Reported vs reproduced: the figures a method's publisher reports (spec.yaml `reported`) beside
-the harness's own 'all' cells for the same dataset and mask kind, with every protocol
-difference the spec records. They are never the same measurement, and the block says so."""
+"""Reported vs reproduced: the figures a method's publisher reports (methods/<id>/reported.yaml)
+beside the harness's own 'all' cells for the same dataset and mask kind, with every protocol
+difference the file records. They are never the same measurement, and the block says so."""
 from html import escape
 
 import pandas as pd
@@ -27,7 +27,7 @@ def matching(specs: dict, dataset: str, kind: str) -> list[tuple[str, dict]]:
         for entry in spec.get("reported", []):
             unknown = set(entry["values"]) - set(captions.METRICS)
             if unknown:
-                raise ValueError(f"methods/{method}/spec.yaml: reported values name unknown "
+                raise ValueError(f"methods/{method}/reported.yaml: values name unknown "
                                  f"metrics {sorted(unknown)}; use {list(captions.METRICS)}")
             if entry["dataset"] == dataset and entry["masks"] == kind:
                 found.append((method, entry))
@@ -61,7 +61,7 @@ def section(specs: dict, dataset: str, mask_set: str, definition: dict,
     title = "Reported vs reproduced"
     if not found:
         text = (f"No published figure is recorded for dataset {dataset} with {kind} masks "
-                f"(recorded in methods/<id>/spec.yaml `reported`: {recorded(specs)}).")
+                f"(recorded in methods/<id>/reported.yaml: {recorded(specs)}).")
         return (f'<h3>{title}</h3><p class="note">{escape(text)}</p>',
                 [f"### {mask_set}: {title}", "", text, ""])
     html, md = [f"<h3>{title}</h3>", f'<p class="note"><strong>{escape(NOT_THE_SAME)}'

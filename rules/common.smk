@@ -143,7 +143,7 @@ def report_inputs(wildcards):
     predictions = experiment_files(
         wildcards.experiment,
         "results/predict/{dataset}/{mask_set}/{method}/{framework}/{weights}/provenance.json")
-    specs = [f"methods/{m}/spec.yaml" for m in exp["methods"]]
+    specs = [str(p) for m in exp["methods"] for p in sorted(Path(f"methods/{m}").glob("*.yaml"))]
     pairs = [f"results/pairs/{exp['dataset']}/{m}.tsv" for m in exp["mask_sets"]]
     return {"scores": scores, "predictions": predictions, "resolved": resolved, "specs": specs,
             "pairs": pairs, "dataset": f"results/data/{exp['dataset']}/dataset.json"}

@@ -129,10 +129,11 @@ def build_fixture(base: Path) -> dict:
         spec = {"id": method, "title": f"The {method} method", "kind": kind,
                 "deviations": [f"{method} deviation one"],
                 "sees_ground_truth": method == "oracle",
-                **({"inference": {"smooth": False}, "reported": [REPORTED]}
-                   if method == "toynet" else {})}
+                **({"inference": {"smooth": False}} if method == "toynet" else {})}
         (base / "methods" / method).mkdir(parents=True)
         (base / "methods" / method / "spec.yaml").write_text(yaml.safe_dump(spec))
+        if method == "toynet":
+            (base / "methods" / method / "reported.yaml").write_text(yaml.safe_dump([REPORTED]))
     (base / "config.yaml").write_text(yaml.safe_dump(
         {"seed": 0, "bootstrap_samples": SAMPLES,
          "experiments": {"demo": {"dataset": "demo", "mask_sets": ["irr", "box"],

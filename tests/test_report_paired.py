@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 import methods
 from report_fixture import REPORTED, SAMPLES, SHIFT, build_fixture
@@ -180,17 +181,25 @@ def test_published_figures_sit_beside_the_harness_cells_of_the_same_mask_kind(re
 
 def test_a_published_figure_of_an_unknown_metric_or_shape_is_refused(tmp_path):
     from reports import published
-    with pytest.raises(ValueError, match="methods/net/spec.yaml: reported values name unknown "
+    with pytest.raises(ValueError, match="methods/net/reported.yaml: values name unknown "
                                          r"metrics \['mae'\]"):
         published.matching({"net": {"reported": [{**REPORTED, "values": {"mae": 1.0}}]}},
                            "demo", "box")
-    with pytest.raises(ValueError, match=r"x.yaml: reported entry 1: expected the keys"):
-        methods.check_reported({"source": "s"}, "x.yaml: reported entry 1")
+    with pytest.raises(ValueError, match=r"x.yaml: entry 1: expected the keys"):
+        methods.check_reported({"source": "s"}, "x.yaml: entry 1")
+    (tmp_path / "reported.yaml").write_text("source: s\n")
+    with pytest.raises(ValueError, match="reported.yaml: expected a list of published figures"):
+        methods.load_reported(tmp_path)
+    (tmp_path / "reported.yaml").write_text(yaml.safe_dump([{**REPORTED, "masks": "disc"}]))
+    with pytest.raises(ValueError, match=r"reported.yaml: entry 1: masks must be one of "
+                                         r"\('box', 'irregular'\), not 'disc'"):
+        methods.load_reported(tmp_path)
 
 
 def test_the_specs_published_figures_are_mmagics_as_published():
     """The figures quoted from open-mmlab/mmagic configs/*/README.md (l1 error, PSNR, SSIM)."""
-    quoted = {m: {(e["dataset"], e["masks"]): e["values"] for e in methods.load_spec(m)["reported"]}
+    quoted = {m: {(e["dataset"], e["masks"]): e["values"]
+                  for e in methods.load_reported(ROOT / "methods" / m)}
               for m in ("glcic", "deepfill_v1", "pconv")}
     assert quoted["glcic"][("celebahq", "box")] == {"l1_hole": 6.678, "psnr": 26.780,
                                                     "ssim": 0.904}
