@@ -45,6 +45,19 @@ def test_nearest_resize_uses_aligned_corners():
         assert np.array_equal(geometry.nearest_indices(size, 2 * size), np.arange(2 * size) // 2)
 
 
+@pytest.mark.parametrize("name", ["torch", "paddle"])
+def test_nearest_resize_picks_exactly_the_indexed_pixels(name):
+    """The products with one-hot selection matrices give the indexed pixels bit for bit, up and
+    down and in either axis alone."""
+    x = np.random.default_rng(4).normal(size=(2, 3, 17, 10)).astype(np.float32)
+    module = {"torch": model_torch, "paddle": model_paddle}[name]
+    tensor = {"torch": torch.from_numpy, "paddle": paddle.to_tensor}[name]
+    for height, width in [(34, 20), (9, 5), (17, 20), (32, 32)]:
+        expected = x[:, :, geometry.nearest_indices(17, height)][
+            :, :, :, geometry.nearest_indices(10, width)]
+        assert np.array_equal(module.resize_nearest(tensor(x), height, width).numpy(), expected)
+
+
 def test_discount_mask_follows_upstream():
     # inpaint_ops.py: max(gamma ** min(i, H - i), gamma ** min(j, W - j)); H = W = 4, gamma 0.5:
     # distances per row 0 1 2 1, so the corner is 1, (1, 1) is 0.5 and (2, 2) 0.25.
