@@ -152,6 +152,7 @@ def main(argv=None):
     inference = methods.resolve_inference(spec, json.loads(args.inference))
     device = devices.resolve(args.framework if spec["kind"] == "learned" else "numpy",
                              args.device)
+    devices.flush_denormals(args.framework, device)
     batch_size = used_batch_size(device, args.batch_size, args.gpu_batch_size)
     try:
         pairs = predict(args.method, args.framework, args.images, args.masks, args.out,

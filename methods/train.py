@@ -109,6 +109,7 @@ def main(argv=None):
     params, training, overridden = resolve_settings(spec, json.loads(args.overrides),
                                                     "--overrides")
     device = devices.resolve(args.framework, args.device)
+    devices.flush_denormals(args.framework, device)
     module = importlib.import_module(f"methods.{args.method}.train_{args.framework}")
     started = time.time()
     try:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from methods import gpu_slots
+from methods import devices, gpu_slots
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -118,3 +118,17 @@ def test_a_one_word_command_runs_and_a_malformed_call_is_refused(tmp_path):
     assert ran.returncode == 0
     with pytest.raises(SystemExit, match="usage: python -m methods.gpu_slots N -- command"):
         gpu_slots.main(["1", "true"])
+
+
+def test_torch_on_the_cpu_flushes_subnormal_values_and_paddle_is_left_alone():
+    """devices.flush_denormals: a subnormal float32 times one is zero after it (the flag is
+    the calling thread's; reset after the test)."""
+    import torch
+    tiny = torch.tensor([1e-40], dtype=torch.float32)
+    try:
+        devices.flush_denormals("paddle", "cpu")
+        assert (tiny * 1.0).item() != 0
+        devices.flush_denormals("torch", "cpu")
+        assert (tiny * 1.0).item() == 0
+    finally:
+        torch.set_flush_denormal(False)
