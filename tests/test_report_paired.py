@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 import methods
-from report_fixture import REPORTED, SAMPLES, SHIFT, build_fixture
+from report_fixture import REASON, REPORTED, SAMPLES, SHIFT, build_fixture
 from reports import build, curves, inputs, paired, stats
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -119,6 +119,14 @@ def test_identical_outputs_are_not_called_and_agree_within_zero():
     from reports.paired_tables import verdicts
     assert verdicts(cells, "m") == ["net (retrained): paddle and torch agree within L1 ±0.00 % "
                                     "in every bucket: every 95% paired interval contains 0."]
+    # paddle 0.01 worse in one bucket only: the verdict names that bucket and 'all'
+    shifted = scores["value"] + np.where((scores["framework"] == "paddle")
+                                         & (scores["bucket"] == "(0.2,0.3]"), 0.01, 0.0)
+    cells = paired.paired(scores.assign(value=shifted), specs, seed=0, samples=100,
+                          mask_sets=["m"], keys=keys)
+    assert verdicts(cells, "m") == [
+        "net (retrained): paddle and torch differ (L1 in (0.2,0.3], all: the interval excludes "
+        "0); all intervals lie within L1 ±1.00 %."]
 
 
 def test_runs_that_score_different_items_are_not_compared():
@@ -158,6 +166,13 @@ def test_the_exports_and_the_page_carry_the_agreement_and_its_verdict(report):
     assert r"\label{tab:irr-agreement}" in tex and r"paddle $-$ torch" in tex
     assert "toynet (retrained): paddle and torch" in md
     assert "Framework agreement (torch vs paddle)" in report["html"]
+    agreement = md.split("### irr: Framework agreement")[1].split("- Each cell: the mean over "
+                                                                  "the bucket's items of A − B")[0]
+    assert "| paddle − torch | toynet | retrained | L1 (%) |" in agreement
+    assert "shifted" not in agreement and "mean_fill" not in agreement
+    # its LPIPS rows are unavailable, and its PSNR rows with toynet's identical image are not
+    # comparable: the table's own note gives both reasons
+    assert "reasons, verbatim: not comparable: 1 of 3 items" in agreement and REASON in agreement
     assert "A − B: L1 (%, i.e. mean absolute error ×100; lower is better)" in md
 
 
@@ -165,6 +180,8 @@ def test_published_figures_sit_beside_the_harness_cells_of_the_same_mask_kind(re
     html, md = report["html"], (report["out"] / "demo" / "box.md").read_text()
     assert "Toy et al., Table 9" in html and "Their boxes are drawn at random" in md
     assert "| published | Toy et al., Table 9 | 21.50 | 12.34 |" in md
+    assert "| row | source / cells | PSNR (dB; higher is better) | L1 (hole) (%, i.e. mean " \
+        "absolute error ×100; lower is better) |" in md
     summary = stats.summarise(inputs.load_scores(
         [inputs.parse_score_path(p) for p in report["scores"]],
         inputs.load_specs(report["base"] / "methods", {"toynet", "oracle", "mean_fill", "telea",
@@ -220,6 +237,8 @@ def test_a_long_log_is_drawn_as_window_means(tmp_path):
     log = pd.DataFrame({"step": range(1234), "loss": np.arange(1234, dtype=float)})
     means, k = curves.window_means(log, ["loss"])
     assert k == 3 and len(means) == 412  # ceil(1234 / 500) = 3; ceil(1234 / 3) windows
+    assert curves.window_means(log.head(500), ["loss"])[1] == 1  # 500 points drawn as they are
+    assert curves.window_means(log.head(501), ["loss"])[1] == 2
     assert means["loss"].iloc[0] == 1.0 and means["loss"].iloc[-1] == 1233.0  # 1233 alone
     path = tmp_path / "log.jsonl"
     path.write_text(json.dumps({"step": 0, "stage": 1, "loss": 0.5}) + "\n{\"step\": 1, \"lo")
