@@ -121,11 +121,13 @@ def test_a_one_word_command_runs_and_a_malformed_call_is_refused(tmp_path):
 
 
 def test_torch_on_the_cpu_flushes_subnormal_values_and_paddle_is_left_alone():
-    """devices.flush_denormals: a subnormal float32 times one is zero after it (the flag is
-    the calling thread's; reset after the test)."""
+    """devices.flush_denormals: a subnormal float32 times one is zero after it. The flag is the
+    calling thread's, so a train or predict run earlier in this process may have set it: it is
+    cleared first and after."""
     import torch
-    tiny = torch.tensor([1e-40], dtype=torch.float32)
     try:
+        torch.set_flush_denormal(False)
+        tiny = torch.tensor([1e-40], dtype=torch.float32)  # made after: a set flag zeroes it
         devices.flush_denormals("paddle", "cpu")
         assert (tiny * 1.0).item() != 0
         devices.flush_denormals("torch", "cpu")
