@@ -287,7 +287,6 @@ def main(argv: list[str] | None = None) -> None:
     pairs = paired.paired(scores, specs, int(config["seed"]), int(config["bootstrap_samples"]),
                           mask_sets, keys)
     folder = args.out.parent / args.experiment
-    folder.mkdir(parents=True, exist_ok=True)
     record = json.loads((runs[0].root / "data" / runs[0].dataset / "dataset.json").read_text())
     sections = [intro_section(args.experiment, experiment, mask_sets, runs, folder, record),
                 page.methods_section(methods_rows(runs, specs), inference_notes(runs, specs)),

@@ -7,7 +7,7 @@ from string import Template
 
 from datasets.masks import nvidia
 from reports import captions
-from reports.tables import Table
+from reports.tables import Table, two_lines
 
 TEMPLATE = Path(__file__).with_name("template.html")
 
@@ -31,13 +31,12 @@ def _cell_class(cell: str) -> str:
 
 
 def _two_lines(cell: str) -> str:
-    """'mean [low, high] rest' with the interval on a second, smaller line, so that a table of
-    seven buckets fits 1280 px; the text is the exported cell's."""
-    head, bracket, rest = cell.partition(" [")
-    if not bracket or "]" not in rest:
+    """tables.two_lines with the interval on a second, smaller line (the exported cell's
+    text), so that a table of seven buckets fits 1280 px."""
+    lines = two_lines(cell)
+    if lines is None:
         return escape(cell)
-    interval, _, tail = rest.partition("]")
-    return f'{escape(head + tail)}<br><span class="ci">[{escape(interval)}]</span>'
+    return f'{escape(lines[0])}<br><span class="ci">{escape(lines[1])}</span>'
 
 
 def html_table(table: Table, links: dict[str, str] | None = None, heading: bool = True) -> str:

@@ -128,16 +128,25 @@ def latex_escape(text: str) -> str:
     return text
 
 
-def latex_cell(cell: str, opening: str = "[", closing: str = "]") -> str:
-    """'mean [low, high] rest' (or a header 'bucket (N=n)') as two lines, a one-column
-    tabular, so that seven buckets fit a page; the second line is braced, since '\\\\['
-    would read it as a length."""
+def two_lines(cell: str, opening: str = "[", closing: str = "]") -> tuple[str, str] | None:
+    """A cell 'mean [low, high] rest' (or a header 'bucket (N=n)') as its two display lines,
+    ('mean rest', '[low, high]'); None for a cell without that part. The page and the LaTeX
+    tables both show cells so, so that seven buckets fit a screen or a page."""
     head, bracket, rest = cell.partition(" " + opening)
     if not bracket or closing not in rest:
-        return latex_escape(cell)
+        return None
     inner, _, tail = rest.partition(closing)
-    return (r"\begin{tabular}[t]{@{}r@{}}" + latex_escape(head + tail) + r"\\{"
-            + latex_escape(opening + inner + closing) + r"}\end{tabular}")
+    return head + tail, opening + inner + closing
+
+
+def latex_cell(cell: str, opening: str = "[", closing: str = "]") -> str:
+    """two_lines as a one-column tabular; the second line is braced, since '\\\\[' would
+    read it as a length."""
+    lines = two_lines(cell, opening, closing)
+    if lines is None:
+        return latex_escape(cell)
+    return (r"\begin{tabular}[t]{@{}r@{}}" + latex_escape(lines[0]) + r"\\{"
+            + latex_escape(lines[1]) + r"}\end{tabular}")
 
 
 def to_latex(tables: list[Table], samples: int, shared: list[str],

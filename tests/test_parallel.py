@@ -136,8 +136,13 @@ def test_a_run_killed_mid_training_resumes_to_the_uninterrupted_weights(data, tm
         os.killpg(run.pid, signal.SIGKILL)
         pytest.fail("the feed's worker processes outlived the killed training process")
     assert not (tmp_path / "cut" / "weights.safetensors").exists()
-    again = train_cli(data, tmp_path / "cut", "pconv", "torch", "--workers", "2",
-                      overrides=overrides)
+    assert_resumes_to_the_full_run(data, tmp_path, "torch", overrides, "--workers", "2")
+
+
+def assert_resumes_to_the_full_run(data, tmp_path, framework, overrides, *options):
+    """Rerun the killed run in tmp_path/cut: it ends with tmp_path/full's weights and log,
+    byte for byte."""
+    again = train_cli(data, tmp_path / "cut", "pconv", framework, *options, overrides=overrides)
     assert again.returncode == 0, again.stderr[-3000:]
     assert (tmp_path / "cut" / "weights.safetensors").read_bytes() == \
         (tmp_path / "full" / "weights.safetensors").read_bytes()
@@ -186,13 +191,7 @@ def test_a_two_rank_run_killed_resumes_from_rank_0s_checkpoint_exactly(data, tmp
         time.sleep(0.1)
     assert not processes_naming(tmp_path / "cut")
     assert resume.exists() and not (tmp_path / "cut" / "weights.safetensors").exists()
-    again = train_cli(data, tmp_path / "cut", "pconv", framework, "--ranks", "2",
-                      overrides=overrides)
-    assert again.returncode == 0, again.stderr[-3000:]
-    assert (tmp_path / "cut" / "weights.safetensors").read_bytes() == \
-        (tmp_path / "full" / "weights.safetensors").read_bytes()
-    assert (tmp_path / "cut" / "log.jsonl").read_text() == \
-        (tmp_path / "full" / "log.jsonl").read_text()
+    assert_resumes_to_the_full_run(data, tmp_path, framework, overrides, "--ranks", "2")
 
 
 def test_loss_terms_are_read_back_once_per_log_interval(data, tmp_path, monkeypatch):
