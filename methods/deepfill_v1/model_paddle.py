@@ -13,7 +13,7 @@ import paddle
 import paddle.nn.functional as F
 from paddle import nn
 
-from methods import training
+from methods import ops_paddle, training
 from methods.deepfill_v1 import geometry, layers
 
 
@@ -25,11 +25,11 @@ def resize_nearest(x, height, width):
     return rows.astype(x.dtype) @ x @ cols.astype(x.dtype).T
 
 
-def pad_same(x, kernel, stride=1, dilation=1):
-    """Zero padding of TensorFlow's 'SAME' for a convolution over x's last two axes."""
-    top, bottom = geometry.same_padding(x.shape[2], kernel, stride, dilation)
-    left, right = geometry.same_padding(x.shape[3], kernel, stride, dilation)
-    return F.pad(x, [left, right, top, bottom])  # 4 numbers for NCHW: the last two axes
+def same_paddings(x, kernel, stride=1, dilation=1):
+    """[top, bottom, left, right]: TensorFlow's 'SAME' zero padding for a convolution over x's
+    last two axes, in the order paddle's conv2d takes it."""
+    return [*geometry.same_padding(x.shape[2], kernel, stride, dilation),
+            *geometry.same_padding(x.shape[3], kernel, stride, dilation)]
 
 
 class GenConv(nn.Layer):
@@ -46,13 +46,9 @@ class GenConv(nn.Layer):
     def forward(self, x):
         if self.upsample:
             x = resize_nearest(x, 2 * x.shape[2], 2 * x.shape[3])
-        top, bottom = geometry.same_padding(x.shape[2], self.kernel, self.stride, self.dilation)
-        left, right = geometry.same_padding(x.shape[3], self.kernel, self.stride, self.dilation)
-        if (top, left) == (bottom, right):  # symmetric: the convolution pads, faster than F.pad
-            x = F.conv2d(x, self.conv.weight, self.conv.bias, self.stride, (top, left),
-                         self.dilation)
-        else:
-            x = self.conv(F.pad(x, [left, right, top, bottom]))
+        x = ops_paddle.conv2d(x, self.conv.weight, self.conv.bias, self.stride,
+                              same_paddings(x, self.kernel, self.stride, self.dilation),
+                              self.dilation)
         if self.activation == "elu":
             return F.elu(x)
         return F.relu(x) if self.activation == "relu" else x
@@ -79,7 +75,8 @@ class Stack(nn.Layer):
 
 def unfold_same(x, kernel, stride):
     """(N, C*kernel*kernel, L): the kernel x kernel patches of tf.extract_image_patches(SAME)."""
-    return F.unfold(pad_same(x, kernel, stride), kernel, strides=stride)
+    top, bottom, left, right = same_paddings(x, kernel, stride)
+    return F.unfold(x, kernel, strides=stride, paddings=[top, left, bottom, right])
 
 
 def diagonal_sum(scores, k):
@@ -136,7 +133,9 @@ def attend(f, b, mask, softmax_scale):
     patches = unfold_same(b_small, ksize, 1)  # (N, C*9, Q)
     norm = patches.pow(2).sum(1, keepdim=True).sqrt().clip(min=1e-4)
     valid = (unfold_same(m_small, ksize, 1).mean(1) == 0).astype(f.dtype)[:, None]  # (N, 1, Q)
-    scores = paddle.bmm(unfold_same(f_small, ksize, 1).transpose([0, 2, 1]), patches / norm)
+    scores = paddle.bmm(unfold_same(f_small, ksize, 1).transpose([0, 2, 1]),
+                        patches / ops_paddle.like(norm, patches))
+    valid = ops_paddle.like(valid, scores)
     scores = fuse(scores, small, small) * valid  # (N, P, Q)
     attention = F.softmax(scores * softmax_scale, axis=2) * valid
     pasted = paddle.bmm(raw, attention.transpose([0, 2, 1]))  # (N, C*16, P)
@@ -165,7 +164,8 @@ class Generator(nn.Layer):
                              f"{geometry.SIZE_MULTIPLE}, got {tuple(x.shape[2:])}")
         ones = paddle.ones_like(mask)
         coarse = self.coarse(paddle.concat([x, ones, ones * mask], 1)).clip(-1, 1)
-        x = coarse * mask + x * (1 - mask)
+        mask3 = ops_paddle.like(mask, coarse)
+        x = coarse * mask3 + x * (1 - mask3)
         x_now = paddle.concat([x, ones, ones * mask], 1)
         hallucinated = self.hallucination(x_now)
         features = self.attention_in(x_now)
@@ -194,7 +194,9 @@ class Critic(nn.Layer):
     def forward(self, x):
         for i in range(1, self.count + 1):
             conv = getattr(self, f"conv{i}")
-            x = F.leaky_relu(conv(pad_same(x, layers.CRITIC_KERNEL, layers.CRITIC_STRIDE)),
+            x = F.leaky_relu(ops_paddle.conv2d(x, conv.weight, conv.bias, layers.CRITIC_STRIDE,
+                                               same_paddings(x, layers.CRITIC_KERNEL,
+                                                             layers.CRITIC_STRIDE)),
                              layers.LEAK)
         # reshape, not flatten: paddle's flatten has no double-grad kernel (the gradient penalty)
         return self.fc(x.transpose([0, 2, 3, 1]).reshape([x.shape[0], -1]))

@@ -26,7 +26,7 @@ import functools
 
 import paddle
 
-from methods import checkpoint, loop, parallel, parallel_paddle, training
+from methods import checkpoint, loop, ops_paddle, parallel, parallel_paddle, training
 from methods.deepfill_v1 import batches, geometry, layers, model_paddle
 
 RESUME = loop.RESUME["paddle"]
@@ -65,10 +65,11 @@ def crop(x, corners, size):
 def generate(generator, real, hole, fast):
     """(coarse, refined, completed): the completed image is the refined output in the hole and
     the input outside (upstream batch_complete)."""
+    hole3 = ops_paddle.like(hole, real)
     with paddle.amp.auto_cast(enable=fast, dtype="bfloat16"):
-        coarse, refined = generator(real * (1 - hole), hole)
+        coarse, refined = generator(real * (1 - hole3), hole)
     coarse, refined = coarse.astype("float32"), refined.astype("float32")
-    return coarse, refined, refined * hole + real * (1 - hole)
+    return coarse, refined, refined * hole3 + real * (1 - hole3)
 
 
 def critic_scores(critics, local, whole, fast):
@@ -121,9 +122,10 @@ def reconstruction_losses(real, coarse, refined, hole, corners, settings):
                                 place=real.place)
     real_local = crop(real, corners, side)
     alpha = settings["coarse_l1_alpha"]
+    discount = ops_paddle.like(discount, real_local)
     l1 = (alpha * ((real_local - crop(coarse, corners, side)).abs() * discount).mean() +
           ((real_local - crop(refined, corners, side)).abs() * discount).mean())
-    known = 1 - hole
+    known = ops_paddle.like(1 - hole, real)
     ae = parallel_paddle.ratio(alpha * ((real - coarse).abs() * known).mean() +
                              ((real - refined).abs() * known).mean(), known.mean())
     return l1, ae

@@ -23,7 +23,7 @@ import paddle.nn.functional as F
 from paddle import nn
 
 from methods.batchnorm_paddle import BatchNorm2D
-from methods import training
+from methods import ops_paddle, training
 from methods.glcic import postprocess
 
 IMAGE_CHANNELS = 3
@@ -87,11 +87,12 @@ class CompletionNetwork(nn.Layer):
             raise ValueError(f"the GLCIC completion network halves the image twice and doubles "
                              f"it back: height and width must be multiples of {SIZE_MULTIPLE}, "
                              f"got {tuple(image.shape[2:])}")
-        x = image * (1 - hole) + self.mean_pixel * hole
+        hole3 = ops_paddle.like(hole, image)
+        x = image * (1 - hole3) + ops_paddle.like(self.mean_pixel, image) * hole3
         x = paddle.concat([x, hole], 1)
         for i in range(1, len(COMPLETION_LAYERS) + 1):
             x = getattr(self, f"conv{i}")(x)
-        return F.sigmoid(self.output(x))
+        return F.sigmoid(ops_paddle.conv2d(x, self.output.weight, self.output.bias, 1, 1))
 
 
 def discriminator_channels(layer, width):

@@ -14,7 +14,7 @@ import functools
 import paddle
 import paddle.nn.functional as F
 
-from methods import checkpoint, loop, parallel, parallel_paddle, training
+from methods import checkpoint, loop, ops_paddle, parallel, parallel_paddle, training
 from methods.glcic import batches, model_paddle
 
 RESUME = loop.RESUME["paddle"]
@@ -41,7 +41,8 @@ def optimizers(nets, settings):
 def completion_loss(out, image, hole):
     """The paper's weighted MSE (Eq. 2) as a mean over the hole's pixels and channels (of the
     global batch, when there are several ranks)."""
-    return parallel_paddle.ratio(((out - image) ** 2 * hole).sum(), hole.sum() * out.shape[1])
+    return parallel_paddle.ratio(((out - image) ** 2 * ops_paddle.like(hole, out)).sum(),
+                                 hole.sum() * out.shape[1])
 
 
 def bce(logits, real):
@@ -84,7 +85,8 @@ def train_step(nets, opts, batch, phase, alpha, device, fast):
         out = completion(image, hole)
     out = out.astype("float32")
     mse = completion_loss(out, image, hole)
-    completed = out * hole + image * (1 - hole)  # D judges the completed image
+    hole3 = ops_paddle.like(hole, out)
+    completed = out * hole3 + image * (1 - hole3)  # D judges the completed image
     record = {"mse": mse.detach()}
     if phase >= 2:
         record["d_loss"] = discriminator_step(discriminator, opts[1], image, completed, fake,

@@ -23,7 +23,7 @@ import paddle
 import paddle.nn.functional as F
 from paddle import nn
 
-from methods import training
+from methods import ops_paddle, training
 from methods.batchnorm_paddle import BatchNorm2D
 
 # naoto0804 net.py PCBActiv: 'down-7' (7, 2, 3) for enc_1, 'down-5' (5, 2, 2) for enc_2 and
@@ -68,11 +68,12 @@ class PartialConv2d(nn.Layer):
             new_valid = paddle.clip(count, 0, 1)
             ratio = self.window_size / (count + RATIO_EPSILON) * new_valid
         # NVIDIA computes (conv(x*M) + b - b) * ratio + b; conv without bias is the same.
-        out = F.conv2d(x * valid, self.weight, None, self.stride, self.padding) * ratio
+        out = F.conv2d(x * valid, self.weight, None, self.stride, self.padding)
+        new_valid = ops_paddle.like(new_valid, out)
+        out = out * ops_paddle.like(ratio, out)
         if self.bias is not None:
-            out = out + self.bias.reshape([1, -1, 1, 1])
-        out = out * new_valid
-        return out, new_valid.expand([-1, out.shape[1], -1, -1])
+            out = out + ops_paddle.like(self.bias.reshape([1, -1, 1, 1]), out)
+        return out * new_valid, new_valid
 
 
 class PCBActiv(nn.Layer):
