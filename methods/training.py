@@ -73,6 +73,17 @@ def sample_batch(images, step, batch_size, seed, part=WHOLE):
     return image, (hole[:, None] > 0).astype(np.float32)
 
 
+def rectangles(rng, batch_size, size, low, high):
+    """Holes (N,1,H,W) float32: one rectangle each, height and width drawn uniformly in
+    [low, high] px, at a uniformly drawn place."""
+    holes = np.zeros((batch_size, 1, size, size), np.float32)
+    for hole in holes:
+        height, width = rng.integers(low, high + 1, 2)
+        row, col = rng.integers(0, size - height + 1), rng.integers(0, size - width + 1)
+        hole[0, row:row + height, col:col + width] = 1
+    return holes
+
+
 def patches_around(holes, patch):
     """Top-left corners (row, column) of patch x patch squares centred on each hole's bounding
     box (holes: (N,1,H,W)), moved inside the image where the hole lies near an edge: the local

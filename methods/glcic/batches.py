@@ -44,17 +44,6 @@ def hole_side_range(size):
     return size * lo_num // lo_den, size * hi_num // hi_den
 
 
-def rectangles(rng, batch_size, size):
-    """Holes (N,1,H,W) float32: one rectangle each, at a uniformly drawn place."""
-    low, high = hole_side_range(size)
-    holes = np.zeros((batch_size, 1, size, size), np.float32)
-    for hole in holes:
-        height, width = rng.integers(low, high + 1, 2)
-        row, col = rng.integers(0, size - height + 1), rng.integers(0, size - width + 1)
-        hole[0, row:row + height, col:col + width] = 1
-    return holes
-
-
 def sample_batch(images, step, settings, seed, part=training.WHOLE):
     """(image, hole, fake corners, real corners) for one step; the items `part` of the batch
     (methods/training.py WHOLE)."""
@@ -65,7 +54,7 @@ def sample_batch(images, step, settings, seed, part=training.WHOLE):
     else:
         rng = training.step_rng(seed, step)
         image = training.sample_images(images, rng, batch_size, part)
-        hole = rectangles(rng, batch_size, size)[part]
+        hole = training.rectangles(rng, batch_size, size, *hole_side_range(size))[part]
     real = rng.integers(0, size - local_size(size) + 1, (batch_size, 2))[part]
     return image, hole, training.patches_around(hole, local_size(size)), real
 

@@ -6,11 +6,12 @@ import pytest
 import torch
 
 from methods import checkpoint, training
-from methods.pconv import train_paddle, train_torch
+from methods.pconv import batches, train_paddle, train_torch
 
 PARAMS = {"layers": 4, "width": 8}
 SETTINGS = {"steps": 4, "batch_size": 2, "lr": 2e-4, "finetune_lr": 5e-5,
-            "finetune_fraction": 0.5, "vgg_terms": False, "checkpoint_every": 1}
+            "finetune_fraction": 0.5, "vgg_terms": False, "checkpoint_every": 1,
+            "holes": "irregular"}
 NO_DOWNLOAD = {"weights_dir": None, "allow_download": False}
 
 
@@ -150,3 +151,28 @@ def test_training_holes_are_never_evaluation_masks():
     for step in range(6):
         _, hole = training.sample_batch(images, step, 4, seed=1)
         assert not {(h[0] * 255).astype(np.uint8).tobytes() for h in hole} & evaluation
+
+
+def test_mixed_holes_put_a_rectangle_in_every_odd_item_and_keep_the_free_form_ones():
+    images = np.zeros((3, 3, 64, 64), np.float32)
+    settings = {"batch_size": 6, "holes": "mixed"}
+    _, free_form = training.sample_batch(images, 5, 6, seed=2)
+    _, hole = batches.sample_batch(images, 5, settings, seed=2)
+    np.testing.assert_array_equal(hole[0::2], free_form[0::2])
+    for box in hole[1::2, 0]:
+        rows, cols = np.nonzero(box)
+        height, width = rows.max() - rows.min() + 1, cols.max() - cols.min() + 1
+        assert box.sum() == height * width  # one filled rectangle
+        assert 24 <= height <= 32 and 24 <= width <= 32  # [3/8, 1/2] of 64 px
+    # what one data-parallel rank draws is its part of the whole batch
+    halves = [batches.sample_batch(images, 5, settings, seed=2, part=p)[1]
+              for p in (slice(0, 3), slice(3, 6))]
+    np.testing.assert_array_equal(np.concatenate(halves), hole)
+    # "irregular" is the free-form draw itself
+    np.testing.assert_array_equal(
+        batches.sample_batch(images, 5, {**settings, "holes": "irregular"}, seed=2)[1], free_form)
+
+
+def test_a_misspelt_holes_setting_is_refused():
+    with pytest.raises(ValueError, match="pconv: holes must be one of .*'rectangles'"):
+        batches.check({"holes": "rectangles"})

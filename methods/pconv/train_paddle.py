@@ -11,7 +11,7 @@ import functools
 import paddle
 
 from methods import checkpoint, loop, parallel, parallel_paddle, training
-from methods.pconv import loss_paddle, model_paddle
+from methods.pconv import batches, loss_paddle, model_paddle
 from methods.pconv.vgg import vgg16_path
 
 RESUME = loop.RESUME["paddle"]
@@ -40,6 +40,7 @@ def train_step(model, vgg, optimizer, image, hole, device, fast):
 
 def train(spec, data, out_dir, *, steps, seed, device, params, settings, backbones, workers=0):
     """Train from scratch or resume; returns (neutral weights, deviations from the paper)."""
+    batches.check(settings)
     # Paddle names parameters and optimiser accumulators from a process-wide counter; a fresh
     # counter per run makes a saved optimiser state match the run that resumes it.
     with paddle.utils.unique_name.guard():
@@ -64,8 +65,8 @@ def run(data, out_dir, *, steps, seed, device, params, settings, backbones, work
         model_paddle.set_train_mode(model, True, freeze_encoder_bn=stage == 2)
         return {"stage": stage, **train_step(model, vgg, optimizer, *batch, device, fast)}
 
-    draw = functools.partial(training.sample_batch, training.load_split(data),
-                             batch_size=settings["batch_size"], seed=seed,
+    draw = functools.partial(batches.sample_batch, training.load_split(data),
+                             settings=settings, seed=seed,
                              part=parallel.part(settings["batch_size"]))
     loop.run(name="pconv/paddle", framework="paddle", out_dir=out_dir,
              parts={"model": model, "optimizer": optimizer},

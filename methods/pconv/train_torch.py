@@ -10,7 +10,7 @@ import functools
 import torch
 
 from methods import checkpoint, loop, parallel, parallel_torch, training
-from methods.pconv import loss_torch, model_torch
+from methods.pconv import batches, loss_torch, model_torch
 from methods.pconv.vgg import vgg16_path
 
 RESUME = loop.RESUME["torch"]
@@ -41,6 +41,7 @@ def train_step(model, vgg, optimizer, image, hole, device, fast):
 
 def train(spec, data, out_dir, *, steps, seed, device, params, settings, backbones, workers=0):
     """Train from scratch or resume; returns (neutral weights, deviations from the paper)."""
+    batches.check(settings)
     device = torch.device(parallel_torch.start("cuda" if device == "gpu" else device))
     model = build_model(params, seed, device)
     parallel_torch.synchronise_batchnorm([model])
@@ -58,8 +59,8 @@ def train(spec, data, out_dir, *, steps, seed, device, params, settings, backbon
         model_torch.set_train_mode(model, True, freeze_encoder_bn=stage == 2)
         return {"stage": stage, **train_step(model, vgg, optimizer, *batch, device, fast)}
 
-    draw = functools.partial(training.sample_batch, training.load_split(data),
-                             batch_size=settings["batch_size"], seed=seed,
+    draw = functools.partial(batches.sample_batch, training.load_split(data),
+                             settings=settings, seed=seed,
                              part=parallel.part(settings["batch_size"]))
     loop.run(name="pconv/torch", framework="torch", out_dir=out_dir,
              parts={"model": model, "optimizer": optimizer},
