@@ -33,6 +33,17 @@ def train_threads(wildcards):
     return per_gpu * train_gpus(wildcards)
 
 
+def train_priority(wildcards):
+    """Longer trainings start first, so that short jobs fill the cores at the end instead of
+    the longest training running alone there: the run's samples (steps x batch_size), doubled
+    for paddle on the CPU, whose steps take about twice torch's (benchmarks/paddle_ops.py:
+    its CPU convolutions). Every other job has priority 0, so trainings start before them."""
+    settings = resolve_settings(METHODS[wildcards.method], training_overrides(wildcards),
+                                "configs/config.yaml training")[1]
+    paddle_on_cpu = wildcards.framework == "paddle" and not GPUS
+    return settings["steps"] * settings["batch_size"] * (2 if paddle_on_cpu else 1)
+
+
 def feed_options(wildcards):
     ranks = max(1, train_gpus(wildcards))
     return f"--workers {train_threads(wildcards) // ranks - 1} --ranks {ranks}"
@@ -51,6 +62,7 @@ rule train:
         seed=config["seed"],
         feed=lambda wildcards: feed_options(wildcards),
     threads: train_threads
+    priority: train_priority
     resources:
         gpu=train_gpus,
     log:
