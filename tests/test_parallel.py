@@ -22,7 +22,8 @@ NO_DOWNLOAD = {"weights_dir": None, "allow_download": False}
 OVERRIDES = {
     # the last step fine-tunes: the encoder's BatchNorm in eval mode, under ranks too
     "pconv": {"layers": 4, "width": 8, "steps": 3, "batch_size": 4, "lr": 1e-3,
-              "finetune_fraction": 0.34, "vgg_terms": False, "checkpoint_every": 2},
+              "finetune_fraction": 0.34, "vgg_terms": False, "checkpoint_every": 2,
+              "holes": "irregular"},
     "deepfill_v1": {"cnum": 4, "critic_cnum": 4, "steps": 2, "batch_size": 4, "critic_steps": 1,
                     "checkpoint_every": 1},
     # GLCIC's 17 BatchNorm layers and ADADELTA at lr 1 amplify float32 rounding ~10x a step
