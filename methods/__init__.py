@@ -82,13 +82,19 @@ def load_reported(folder):
     return entries
 
 
-def check_reported(entry, where):
-    if not isinstance(entry, dict) or set(entry) != set(REPORTED):
+def check_entry(entry, schema, where):
+    """An entry of a method's list file (reported.yaml, published.yaml): exactly the schema's
+    keys, each of its type."""
+    if not isinstance(entry, dict) or set(entry) != set(schema):
         found = sorted(entry) if isinstance(entry, dict) else type(entry).__name__
-        raise ValueError(f"{where}: expected the keys {sorted(REPORTED)}, found {found}")
-    for key, kind in REPORTED.items():
+        raise ValueError(f"{where}: expected the keys {sorted(schema)}, found {found}")
+    for key, kind in schema.items():
         if not isinstance(entry[key], kind):
             raise ValueError(f"{where}: '{key}' must be a {kind.__name__}")
+
+
+def check_reported(entry, where):
+    check_entry(entry, REPORTED, where)
     if entry["masks"] not in MASK_KINDS:
         raise ValueError(f"{where}: masks must be one of {MASK_KINDS}, not '{entry['masks']}'")
     if not entry["values"] or not all(isinstance(v, (int, float)) and not isinstance(v, bool)

@@ -86,7 +86,7 @@ def data_notes(record: dict) -> list[str]:
 
 def mask_set_report(mask_set: str, runs: list[inputs.Run], scores, summary, pairs, config: dict,
                     definition: dict, folder: Path, specs: dict, record: dict,
-                    items: str) -> str:
+                    items: str, imported: list[str]) -> str:
     """Tables, agreement, comparisons, published figures, plots and grid of one mask set, as
     HTML; the same tables also as Markdown and LaTeX. Notes shared by every table (items, data,
     the rows' deviations) are stated once on the page (the deviations in Methods, which the
@@ -98,7 +98,7 @@ def mask_set_report(mask_set: str, runs: list[inputs.Run], scores, summary, pair
     metrics = ordered_metrics(summary, mask_set)
     built = [tables.build_table(summary, mask_set, metric, buckets) for metric in metrics]
     shared = [items] + data_notes(record)
-    deviations = training_notes(runs) + inference_notes(runs, specs)
+    deviations = training_notes(runs) + imported + inference_notes(runs, specs)
     agreement = paired_tables.agreement_table(pairs, mask_set, buckets, samples, seed)
     verdicts = paired_tables.verdicts(pairs, mask_set)
     compared = paired_tables.comparison_tables(pairs, mask_set, buckets, specs)
@@ -261,9 +261,15 @@ def provenance_rows(args, config: dict, mask_defs: dict, runs: list, argv: list[
               for run in runs]
     trained = [(f"{run.method} / {run.framework}", training_record(run))
                for run in {r.resolved: r for r in runs if r.weights == "retrained"}.values()]
+    imported = [(f"{run.method} / published", "\n".join(
+        [f"weights.safetensors sha256: {provenance.sha256(published.checkpoint_path(run))}"]
+        + [f"{name} sha256: {digest}"
+           for name, digest in published.release_origin(run)["files"].items()]))
+        for run in {r.method: r for r in runs if r.weights == "published"}.values()]
     return [("Build", provenance.build_info(argv)), ("Software", provenance.versions()),
             ("Hardware", provenance.hardware()), ("Seeds", seeds),
-            ("Digests (sha256)", digests), ("Training runs", trained), ("Score runs", scored)]
+            ("Digests (sha256)", digests), ("Training runs", trained),
+            ("Imported weights", imported), ("Score runs", scored)]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -287,14 +293,16 @@ def main(argv: list[str] | None = None) -> None:
     pairs = paired.paired(scores, specs, int(config["seed"]), int(config["bootstrap_samples"]),
                           mask_sets, keys)
     folder = args.out.parent / args.experiment
+    imported, not_imported = published.weights_notes(runs, specs, args.methods_dir)
     record = json.loads((runs[0].root / "data" / runs[0].dataset / "dataset.json").read_text())
     sections = [intro_section(args.experiment, experiment, mask_sets, runs, folder, record),
-                page.methods_section(methods_rows(runs, specs), inference_notes(runs, specs)),
+                page.methods_section(methods_rows(runs, specs),
+                                     imported + not_imported + inference_notes(runs, specs)),
                 page.metrics_section(), page.curves_html(curves.curves(runs, folder))]
     sections += [mask_set_report(m, [r for r in runs if r.mask_set == m], scores, summary,
                                  pairs, config, mask_defs.get(m, {}), folder, specs, record,
                                  captions.items_note(pairing.describe(
-                                     experiment.get("items_per_bucket"))))
+                                     experiment.get("items_per_bucket"))), imported)
                  for m in mask_sets]
     csv = tables.to_csv(summary, mask_sets, bucket_positions(scores))
     atomic_write_text(folder / "summary.csv", csv)

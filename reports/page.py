@@ -60,7 +60,7 @@ def html_table(table: Table, links: dict[str, str] | None = None, heading: bool 
 
 def methods_section(rows: list[tuple[str, dict, list[str]]], inference: list[str]) -> str:
     """rows: (method id, spec, the framework/weights combinations scored); inference: notes on
-    the inference options the predictions used."""
+    the weights (published or not provided) and the inference options the predictions used."""
     body = []
     for method, spec, scored in rows:
         deviations = spec.get("deviations") or []

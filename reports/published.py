@@ -1,10 +1,14 @@
 """Reported vs reproduced: the figures a method's publisher reports (methods/<id>/reported.yaml)
 beside the harness's own 'all' cells for the same dataset and mask kind, with every protocol
 difference the file records. They are never the same measurement, and the block says so."""
+import json
 from html import escape
+from pathlib import Path
 
 import pandas as pd
+from safetensors import safe_open
 
+from methods import import_weights
 from reports import captions
 from reports.stats import ALL
 from reports.tables import format_cell, format_number
@@ -83,3 +87,46 @@ def section(specs: dict, dataset: str, mask_set: str, definition: dict,
         md += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows]
         md += [""] + [f"- {d}" for d in entry["differences"]] + [""]
     return "".join(html), md
+
+
+def checkpoint_path(run) -> Path:
+    """The imported checkpoint a `published` run scored (rules/train.smk import_published)."""
+    return run.root / "published" / run.dataset / run.method / "weights.safetensors"
+
+
+def release_origin(run) -> dict:
+    """The release a `published` run's checkpoint was imported from, as its metadata records
+    it (methods/import_weights.py): name, url, source and {file: sha256}."""
+    path = checkpoint_path(run)
+    with safe_open(str(path), framework="numpy") as f:
+        record = json.loads((f.metadata() or {}).get("harness", "{}"))
+    if record.get("weights") != "published" or "origin" not in record:
+        raise ValueError(f"{path}: not an imported release (no 'origin' in its metadata): "
+                         "delete it and run the workflow again")
+    return record["origin"]
+
+
+def weights_notes(runs, specs: dict, methods_dir: Path) -> tuple[list[str], list[str]]:
+    """(notes on the published rows the tables hold, to go with every table; notes on the
+    learned methods without them, 'published weights: not provided' and why, for the page)."""
+    dataset, scored, missing = runs[0].dataset, [], []
+    for method in dict.fromkeys(run.method for run in runs):
+        if specs[method]["kind"] != "learned":
+            continue
+        release = import_weights.release_for(method, dataset, methods_dir)
+        published = [run for run in runs if run.method == method and run.weights == "published"]
+        if published:
+            origin = release_origin(published[0])
+            files = "; ".join(f"{f} (sha256 {d})" for f, d in origin["files"].items())
+            scored.append(f"{method} (published) is {origin['name']} ({origin['url']}), "
+                          f"imported unchanged from {files} and never trained here; how its "
+                          f"training differs from this harness's protocol: "
+                          f"{' '.join(release['differences'])}")
+        elif release is not None:
+            missing.append(f"{method}: published weights: not provided ({release['name']}: "
+                           f"put {', '.join(release['files'])} from {release['url']} under "
+                           "configs/config.yaml published_weights_dir to score it).")
+        else:
+            missing.append(f"{method}: published weights: not provided (no release trained "
+                           f"on {dataset} is listed in methods/{method}/published.yaml).")
+    return scored, missing

@@ -10,7 +10,7 @@ from snakemake.logging import logger
 
 import methods
 from datasets import pairing
-from methods import devices
+from methods import devices, import_weights
 from methods.checkpoint import CheckpointError, check_complete
 from methods.training import SHARED_TRAINING_CODE
 from datasets.masks import nvidia
@@ -74,10 +74,21 @@ check_inference()
 GPUS = devices.workflow_gpus(workflow.global_resources)  # 0: no job asks for a GPU
 
 
+def weights_variants(method, dataset):
+    """{weights} of a method on a dataset: retrained (learned) or none, and published where
+    the method's release for the dataset is in published_weights_dir (methods/import_weights.py)."""
+    variants = methods.weights_variants(METHODS[method])
+    if METHODS[method]["kind"] == "learned" and import_weights.provided(
+            method, dataset, config["published_weights_dir"]):
+        variants.append("published")
+    return variants
+
+
 def runs(name):
     """(method, framework, weights) triples of an experiment, in config order."""
-    return [(m, f, w) for m in check_experiment(name)["methods"]
-            for f in METHODS[m]["frameworks"] for w in methods.weights_variants(METHODS[m])]
+    exp = check_experiment(name)
+    return [(m, f, w) for m in exp["methods"] for f in METHODS[m]["frameworks"]
+            for w in weights_variants(m, exp["dataset"])]
 
 
 def experiment_files(name, pattern):
@@ -98,6 +109,9 @@ def trained_weights(wildcards):
     """Input of the predict step: the retrained checkpoint of a learned method, if any. One that
     exists but is cut short stops the workflow before any job, naming it: Snakemake would
     otherwise take it as up to date and run predict on it again at every invocation."""
+    if wildcards.weights == "published":
+        return {"checkpoint": f"results/published/{wildcards.dataset}/{wildcards.method}/"
+                "weights.safetensors"}
     if wildcards.weights != "retrained":
         return {}
     path = (f"results/train/{wildcards.dataset}/{wildcards.method}/{wildcards.framework}/"
@@ -122,10 +136,11 @@ def inference_overrides(wildcards):
 
 def method_sources(wildcards):
     """A method's spec and code (and, for a learned one, the shared training code): editing any
-    of them reruns the jobs that used them."""
+    of them reruns the jobs that used them. published.py, which only the import of released
+    weights runs, is that rule's input instead (rules/train.smk)."""
     files = [f"methods/{wildcards.method}/spec.yaml"]
     files += sorted(str(p) for p in Path(f"methods/{wildcards.method}").glob("*.py")
-                    if not p.name.startswith("test_"))
+                    if not p.name.startswith("test_") and p.name != "published.py")
     if METHODS[wildcards.method]["kind"] == "learned":
         files += [f"methods/{name}.py" for name in SHARED_TRAINING_CODE]
     return files
@@ -143,7 +158,10 @@ def report_inputs(wildcards):
     predictions = experiment_files(
         wildcards.experiment,
         "results/predict/{dataset}/{mask_set}/{method}/{framework}/{weights}/provenance.json")
+    imported = sorted({f"results/published/{exp['dataset']}/{m}/weights.safetensors"
+                       for m, f, w in runs(wildcards.experiment) if w == "published"})
     specs = [str(p) for m in exp["methods"] for p in sorted(Path(f"methods/{m}").glob("*.yaml"))]
     pairs = [f"results/pairs/{exp['dataset']}/{m}.tsv" for m in exp["mask_sets"]]
-    return {"scores": scores, "predictions": predictions, "resolved": resolved, "specs": specs,
+    return {"scores": scores, "predictions": predictions, "resolved": resolved,
+            "imported": imported, "specs": specs,
             "pairs": pairs, "dataset": f"results/data/{exp['dataset']}/dataset.json"}

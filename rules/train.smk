@@ -72,3 +72,32 @@ rule train:
         "python -m methods.train --method {wildcards.method} --framework {wildcards.framework} "
         "--data $(dirname {input.data}) --out $(dirname {output.weights}) --seed {params.seed} "
         "--overrides {params.overrides:q} {params.backbones} {params.feed} 2> {log}"
+
+
+def released_files(wildcards):
+    """The files of a method's release for a dataset, under published_weights_dir."""
+    release = import_weights.release_for(wildcards.method, wildcards.dataset)
+    if release is None or config["published_weights_dir"] is None:
+        raise WorkflowError(f"no released weights of {wildcards.method} for "
+                            f"{wildcards.dataset}: methods/{wildcards.method}/published.yaml "
+                            "and configs/config.yaml published_weights_dir name them")
+    return [str(Path(config["published_weights_dir"]) / f) for f in release["files"]]
+
+
+# Released weights (weights: published) imported into the neutral checkpoint both ports load:
+# never trained, each file checked against the sha256 its release pins.
+rule import_published:
+    input:
+        released_files,
+        code=lambda wildcards: [f"methods/{wildcards.method}/published.py",
+                                f"methods/{wildcards.method}/published.yaml",
+                                "methods/import_weights.py", "methods/tf_bundle.py"],
+    output:
+        "results/published/{dataset}/{method}/weights.safetensors",
+    params:
+        folder=lambda wildcards: config["published_weights_dir"],
+    log:
+        "results/logs/published/{dataset}/{method}.log",
+    shell:
+        "python -m methods.import_weights --method {wildcards.method} "
+        "--dataset {wildcards.dataset} --dir {params.folder:q} --out {output} 2> {log}"

@@ -1,7 +1,7 @@
 """The embedded `demo` dataset: fixed 128x128 crops of the colour photographs scikit-image ships.
 
 Why these numbers: the whole demo (prepare, masks, every method in every framework, training
-included once learned methods land, scoring, report) must finish within 10 minutes on a 2-core
+included once learned methods land, scoring, report) must finish within 5 minutes on a 2-core
 CPU. 128x128 is the smallest size at which the learned methods' encoders still downsample
 meaningfully; 16 test crops x 6 buckets keep prediction and scoring to seconds.
 

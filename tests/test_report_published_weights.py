@@ -1,0 +1,85 @@
+"""Published (imported) weights in the report: their rows beside the retrained ones, the release
+they came from with its files' sha256, and 'published weights: not provided' where a method
+has none (reports/published.py weights_notes)."""
+import json
+from html import escape
+
+import numpy as np
+import pytest
+import yaml
+from safetensors.numpy import save_file
+
+from report_fixture import build_fixture, write_run
+from reports import build
+
+RELEASE = {"dataset": "demo", "source": "toy_release", "name": "Toynet demo release",
+           "url": "https://example.org/toynet", "files": ["toynet/toy.pth"],
+           "sha256": {"toynet/toy.pth": "ab" * 32}, "trained_on": "the toy photographs",
+           "differences": ["Trained for 9 days by its authors."]}
+
+
+def with_release(base, imported):
+    """The fixture plus toynet's published.yaml, and (imported) published runs of toynet in
+    both frameworks with the checkpoint the workflow's import step writes."""
+    (base / "methods" / "toynet" / "published.yaml").write_text(yaml.safe_dump([RELEASE]))
+    scores = []
+    if imported:
+        root = base / "results"
+        scores = [write_run(root, ms, "toynet", fw, "published")
+                  for ms in ("irr", "box") for fw in ("torch", "paddle")]
+        origin = {"name": RELEASE["name"], "url": RELEASE["url"], "source": "toy_release",
+                  "files": {"toynet/toy.pth": "ab" * 32}}
+        path = root / "published" / "demo" / "toynet" / "weights.safetensors"
+        path.parent.mkdir(parents=True)
+        save_file({"w": np.zeros(2, np.float32)}, str(path), metadata={"harness": json.dumps(
+            {"method": "toynet", "weights": "published", "params": {}, "origin": origin})})
+    return scores
+
+
+@pytest.fixture(scope="module")
+def imported(tmp_path_factory):
+    fixture = build_fixture(tmp_path_factory.mktemp("published_weights"))
+    extra = with_release(fixture["base"], imported=True)
+    build.main([*fixture["argv"], *map(str, extra)])
+    return fixture["base"]
+
+
+def test_published_rows_sit_beside_the_retrained_ones_with_their_release(imported):
+    html = (imported / "reports" / "demo.html").read_text()
+    markdown = (imported / "reports" / "demo" / "irr.md").read_text()
+    latex = (imported / "reports" / "demo" / "irr.tex").read_text()
+    for framework in ("torch", "paddle"):
+        assert f"| toynet | {framework} | published |" in markdown
+        assert f"| toynet | {framework} | retrained |" in markdown
+    note = ("toynet (published) is Toynet demo release (https://example.org/toynet), imported "
+            f"unchanged from toynet/toy.pth (sha256 {'ab' * 32}) and never trained here; how "
+            "its training differs from this harness's protocol: Trained for 9 days by its "
+            "authors.")
+    assert escape(note) in html and note in markdown
+    assert "Toynet demo release" in latex
+    assert escape("shifted: published weights: not provided (no release trained on demo is "
+                  "listed in methods/shifted/published.yaml).") in html
+    assert "Imported weights" in html and "toynet/toy.pth sha256: " + "ab" * 32 in html
+    # the ports' agreement is measured for the published weights too
+    paired = (imported / "reports" / "demo" / "paired.csv").read_text()
+    assert "irr,agreement,toynet / paddle / published,toynet / torch / published," in paired
+
+
+def test_a_release_that_is_not_in_the_folder_is_said_to_be_not_provided(tmp_path):
+    fixture = build_fixture(tmp_path)
+    with_release(fixture["base"], imported=False)
+    build.main(fixture["argv"])
+    html = (tmp_path / "reports" / "demo.html").read_text()
+    assert escape("toynet: published weights: not provided (Toynet demo release: put "
+                  "toynet/toy.pth from https://example.org/toynet under configs/config.yaml "
+                  "published_weights_dir to score it).") in html
+    assert "| published |" not in (tmp_path / "reports" / "demo" / "irr.md").read_text()
+
+
+def test_a_published_checkpoint_without_its_origin_is_refused(tmp_path):
+    fixture = build_fixture(tmp_path)
+    extra = with_release(fixture["base"], imported=True)
+    path = tmp_path / "results" / "published" / "demo" / "toynet" / "weights.safetensors"
+    save_file({"w": np.zeros(2, np.float32)}, str(path), metadata={"harness": "{}"})
+    with pytest.raises(ValueError, match="not an imported release"):
+        build.main([*fixture["argv"], *map(str, extra)])
