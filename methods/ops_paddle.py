@@ -19,7 +19,7 @@ def like(small, big):
     return small if small.shape == big.shape else small.expand(big.shape)
 
 
-def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1):
+def conv2d(x, weight, bias, stride, padding, dilation=1):
     """F.conv2d with the bias added by a same-shape add. padding: as F.conv2d's, including
     [top, bottom, left, right] for asymmetric ('SAME') padding."""
     out = F.conv2d(x, weight, None, stride, padding, dilation)

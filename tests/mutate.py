@@ -169,6 +169,9 @@ def main(argv=None):
     with tempfile.TemporaryDirectory(prefix="mutate-") as tmp:
         copy = Path(tmp) / "tree"
         copy_tree(args.source, copy)
+        shared = Path(args.source).resolve().parent / "shared"
+        if shared.is_dir():  # the real test data beside the checkout: its tests run, not skip
+            (Path(tmp) / "shared").symlink_to(shared)
         say(f"# mutation check of {args.source} (copy in {copy})")
         for module in args.modules:
             entry, file = MODULES[module], copy / module

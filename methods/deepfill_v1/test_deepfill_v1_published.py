@@ -203,6 +203,7 @@ def standin_release(folder, monkeypatch):
 def test_the_import_command_writes_a_checkpoint_that_both_ports_predict_with(tmp_path,
                                                                              monkeypatch):
     release = standin_release(tmp_path / "released", monkeypatch)
+    assert import_weights.provided("deepfill_v1", "places2", tmp_path / "released")
     out = tmp_path / "weights.safetensors"
     import_weights.main(["--method", "deepfill_v1", "--dataset", "places2",
                          "--dir", str(tmp_path / "released"), "--out", str(out)])
