@@ -115,6 +115,10 @@ def weights_notes(runs, specs: dict, methods_dir: Path) -> tuple[list[str], list
             continue
         release = import_weights.release_for(method, dataset, methods_dir)
         published = [run for run in runs if run.method == method and run.weights == "published"]
+        if published and release is None:
+            raise ValueError(f"{checkpoint_path(published[0])} was imported, but methods/"
+                             f"{method}/published.yaml no longer lists a release trained on "
+                             f"{dataset}: delete it and run the workflow again")
         if published:
             origin = release_origin(published[0])
             files = "; ".join(f"{f} (sha256 {d})" for f, d in origin["files"].items())

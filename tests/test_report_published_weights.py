@@ -83,3 +83,11 @@ def test_a_published_checkpoint_without_its_origin_is_refused(tmp_path):
     save_file({"w": np.zeros(2, np.float32)}, str(path), metadata={"harness": "{}"})
     with pytest.raises(ValueError, match="not an imported release"):
         build.main([*fixture["argv"], *map(str, extra)])
+
+
+def test_published_rows_whose_release_is_no_longer_listed_are_refused(tmp_path):
+    fixture = build_fixture(tmp_path)
+    extra = with_release(fixture["base"], imported=True)
+    (tmp_path / "methods" / "toynet" / "published.yaml").write_text("[]")
+    with pytest.raises(ValueError, match="no longer lists a release trained on demo"):
+        build.main([*fixture["argv"], *map(str, extra)])
