@@ -189,10 +189,15 @@ def implementation(method_id, framework):
     return importlib.import_module(f"methods.{method_id}.model_{framework}")
 
 
-def weights_variants(spec):
-    """Path component {weights}: 'none' for methods without weights; learned methods are
-    retrained by the harness ('published' joins when a method imports released weights)."""
-    return ["retrained"] if spec["kind"] == "learned" else ["none"]
+def weights_variants(spec, dataset, published_dir):
+    """Path component {weights} of a method on a dataset: 'none' for methods without weights;
+    learned methods are retrained by the harness, and 'published' joins where the method's
+    release for the dataset is in published_dir (methods/import_weights.py)."""
+    if spec["kind"] != "learned":
+        return ["none"]
+    from methods import import_weights  # it reads methods' own helpers: imported when asked
+    return ["retrained"] + (["published"] if import_weights.provided(spec["id"], dataset,
+                                                                     published_dir) else [])
 
 
 def method_input(image, mask, spec):

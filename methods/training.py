@@ -73,9 +73,17 @@ def sample_batch(images, step, batch_size, seed, part=WHOLE):
     return image, (hole[:, None] > 0).astype(np.float32)
 
 
-def rectangles(rng, batch_size, size, low, high):
+def side_range(size, sides):
+    """(low, high) px of a side given as fractions ((low_num, low_den), (high_num, high_den))
+    of the image side `size`."""
+    (lo_num, lo_den), (hi_num, hi_den) = sides
+    return size * lo_num // lo_den, size * hi_num // hi_den
+
+
+def rectangles(rng, batch_size, size, sides):
     """Holes (N,1,H,W) float32: one rectangle each, height and width drawn uniformly in
-    [low, high] px, at a uniformly drawn place."""
+    side_range(size, sides) px, at a uniformly drawn place."""
+    low, high = side_range(size, sides)
     holes = np.zeros((batch_size, 1, size, size), np.float32)
     for hole in holes:
         height, width = rng.integers(low, high + 1, 2)

@@ -74,21 +74,12 @@ check_inference()
 GPUS = devices.workflow_gpus(workflow.global_resources)  # 0: no job asks for a GPU
 
 
-def weights_variants(method, dataset):
-    """{weights} of a method on a dataset: retrained (learned) or none, and published where
-    the method's release for the dataset is in published_weights_dir (methods/import_weights.py)."""
-    variants = methods.weights_variants(METHODS[method])
-    if METHODS[method]["kind"] == "learned" and import_weights.provided(
-            method, dataset, config["published_weights_dir"]):
-        variants.append("published")
-    return variants
-
-
 def runs(name):
     """(method, framework, weights) triples of an experiment, in config order."""
     exp = check_experiment(name)
     return [(m, f, w) for m in exp["methods"] for f in METHODS[m]["frameworks"]
-            for w in weights_variants(m, exp["dataset"])]
+            for w in methods.weights_variants(METHODS[m], exp["dataset"],
+                                              config["published_weights_dir"])]
 
 
 def experiment_files(name, pattern):

@@ -94,7 +94,7 @@ MODULES = {
                             "k": f"{RESUME['k']} or workers or killed or log or holes",
                             "functions": {"fingerprint", "read_log", "write_log", "stage",
                                           "fresh_start", "check_record", "check_finite",
-                                          "append_log", "trim_log", "rectangles"}},
+                                          "append_log", "trim_log", "rectangles", "side_range"}},
     "methods/pconv/batches.py": {"tests": ["methods/pconv/test_pconv_train.py"], "k": "holes"},
     # a performance rewrite of the paddle ports' arithmetic: the ports' parity tests guard it
     "methods/ops_paddle.py": {"tests": ["methods/pconv/test_pconv.py",

@@ -204,6 +204,13 @@ def test_the_import_command_writes_a_checkpoint_that_both_ports_predict_with(tmp
                                                                              monkeypatch):
     release = standin_release(tmp_path / "released", monkeypatch)
     assert import_weights.provided("deepfill_v1", "places2", tmp_path / "released")
+    spec = methods.load_spec("deepfill_v1")
+    assert methods.weights_variants(spec, "places2", tmp_path / "released") == [
+        "retrained", "published"]
+    assert methods.weights_variants(spec, "places2", None) == ["retrained"]
+    assert methods.weights_variants(spec, "celebahq", tmp_path / "released") == ["retrained"]
+    assert methods.weights_variants(methods.load_spec("telea"), "places2",
+                                    tmp_path / "released") == ["none"]
     out = tmp_path / "weights.safetensors"
     import_weights.main(["--method", "deepfill_v1", "--dataset", "places2",
                          "--dir", str(tmp_path / "released"), "--out", str(out)])
@@ -211,7 +218,6 @@ def test_the_import_command_writes_a_checkpoint_that_both_ports_predict_with(tmp
     record = json.loads(metadata["harness"])
     assert record["weights"] == "published" and record["params"] == {"cnum": 32}
     assert record["origin"]["files"][release["files"][0]] == release["sha256"][release["files"][0]]
-    spec = methods.load_spec("deepfill_v1")
     image = np.random.default_rng(5).random((1, 3, 32, 32), np.float32)
     mask = np.zeros((1, 1, 32, 32), np.float32)
     mask[:, :, 8:24, 8:24] = 1

@@ -40,8 +40,7 @@ def local_size(size):
 
 
 def hole_side_range(size):
-    (lo_num, lo_den), (hi_num, hi_den) = HOLE_SIDE
-    return size * lo_num // lo_den, size * hi_num // hi_den
+    return training.side_range(size, HOLE_SIDE)
 
 
 def sample_batch(images, step, settings, seed, part=training.WHOLE):
@@ -54,7 +53,7 @@ def sample_batch(images, step, settings, seed, part=training.WHOLE):
     else:
         rng = training.step_rng(seed, step)
         image = training.sample_images(images, rng, batch_size, part)
-        hole = training.rectangles(rng, batch_size, size, *hole_side_range(size))[part]
+        hole = training.rectangles(rng, batch_size, size, HOLE_SIDE)[part]
     real = rng.integers(0, size - local_size(size) + 1, (batch_size, 2))[part]
     return image, hole, training.patches_around(hole, local_size(size)), real
 

@@ -33,11 +33,8 @@ def sample_batch(images, step, settings, seed, part=training.WHOLE):
     batch_size = settings["batch_size"]
     image, hole = training.sample_batch(images, step, batch_size, seed, part)
     if settings["holes"] == "mixed":
-        size = images.shape[-1]
-        (lo_num, lo_den), (hi_num, hi_den) = RECTANGLE_SIDE
         rng = np.random.default_rng([seed, training.TRAIN_STREAM, step, RECTANGLES])
-        boxes = training.rectangles(rng, batch_size, size, size * lo_num // lo_den,
-                                    size * hi_num // hi_den)
+        boxes = training.rectangles(rng, batch_size, images.shape[-1], RECTANGLE_SIDE)
         odd = (np.arange(batch_size) % 2 == 1)
         hole[odd[part]] = boxes[part][odd[part]]
     return image, hole
