@@ -3,7 +3,9 @@
     python -m benchmarks.score_speed [--pairs 64] [--size 256] [--repeats 3]
 
 Prints each implementation's best wall time over the repeats, the speed ratio, and the largest
-absolute difference between the two per metric. A benchmark, not a test: nothing is asserted.
+absolute difference between the two per metric; then metrics/ssim.py on numpy arrays (the CPU
+scoring path, scipy's correlate1d) against the same 'valid' correlation as numpy shifted adds.
+A benchmark, not a test: nothing is asserted.
 """
 import argparse
 import time
@@ -13,6 +15,7 @@ import torch
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from metrics.psnr import psnr
+from metrics import ssim as ssim_module
 from metrics.ssim import ssim
 
 
@@ -37,6 +40,26 @@ def skimage_scores(pred, target):
 def torch_scores(pred, target):
     pred, target = torch.from_numpy(pred), torch.from_numpy(target)
     return psnr(pred, target).numpy(), ssim(pred, target).numpy()
+
+
+def shifted_adds(maps, taps, dim):
+    """The 'valid' correlation of metrics/ssim.py as len(taps) shifted multiply-adds."""
+    length = maps.shape[dim] - len(taps) + 1
+    trailing = (slice(None),) * (-dim - 1)
+    out = 0
+    for offset, tap in enumerate(taps):
+        out = out + tap * maps[(..., slice(offset, offset + length), *trailing)]
+    return out
+
+
+def numpy_ssim(pred, target, correlate):
+    """metrics.ssim.ssim on numpy arrays with its 'valid' correlation replaced by `correlate`."""
+    kept = ssim_module.correlate_valid
+    ssim_module.correlate_valid = correlate
+    try:
+        return ssim(pred, target)
+    finally:
+        ssim_module.correlate_valid = kept
 
 
 def best_time(fn, repeats, *args):
@@ -64,6 +87,12 @@ def main(argv=None):
     print(f"speed ratio (skimage / torch): {t_sk / t_torch:.1f}x")
     print(f"max |diff| PSNR: {np.abs(psnr_t - psnr_s).max():.3e} dB")
     print(f"max |diff| SSIM: {np.abs(ssim_t - ssim_s).max():.3e}")
+    t_np, ssim_n = best_time(numpy_ssim, args.repeats, pred, target, ssim_module.correlate_valid)
+    t_adds, ssim_a = best_time(numpy_ssim, args.repeats, pred, target, shifted_adds)
+    print(f"numpy SSIM, scipy correlate1d : {t_np:8.3f} s")
+    print(f"numpy SSIM, shifted adds      : {t_adds:8.3f} s  ratio {t_adds / t_np:.1f}x")
+    print(f"max |diff| SSIM numpy - skimage: {np.abs(ssim_n - ssim_s).max():.3e}, "
+          f"correlate1d - shifted adds: {np.abs(ssim_n - ssim_a).max():.3e}")
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ same numbers. Images must be at least 11x11, as in scikit-image. Arrays are nump
 (metrics/arrays.py), computed in float64.
 """
 import numpy as np
+from scipy import ndimage
 
 from metrics.arrays import float64, is_torch, namespace
 
@@ -50,21 +51,25 @@ def gaussian_window() -> list:
 def correlate_valid(maps, taps: list, dim: int):
     """Weighted sum of len(taps) shifted views along dim (negative): a 1-D 'valid' correlation.
 
-    Shifted multiply-adds instead of conv2d: torch's CPU conv2d has no fast float64 kernel and
-    falls back to im2col, about 4x slower here and with an 11x larger temporary.
+    numpy: scipy.ndimage.correlate1d, cropped to the positions whose taps all lie inside (the
+    border mode then touches nothing kept): one C pass instead of 11 array passes; SSIM of 16
+    pairs at 128 px took 0.114 s against 0.179 s with shifted adds, equal to 2e-16
+    (benchmarks/score_speed.py --pairs 16 --size 128, one thread).
+    torch: shifted multiply-adds instead of conv2d: torch's CPU conv2d has no fast float64
+    kernel and falls back to im2col, about 4x slower here and with an 11x larger temporary.
     """
     length = maps.shape[dim] - len(taps) + 1
     trailing = (slice(None),) * (-dim - 1)
 
-    def shifted(offset):
-        return maps[(..., slice(offset, offset + length), *trailing)]
+    def shifted(array, offset):
+        return array[(..., slice(offset, offset + length), *trailing)]
 
-    out = shifted(0) * taps[0]
+    if not is_torch(maps):
+        full = ndimage.correlate1d(maps, taps, axis=dim, mode="constant")
+        return shifted(full, len(taps) // 2)
+    out = shifted(maps, 0) * taps[0]
     for offset, tap in enumerate(taps[1:], start=1):
-        if is_torch(out):
-            out.add_(shifted(offset), alpha=tap)
-        else:
-            out += tap * shifted(offset)
+        out.add_(shifted(maps, offset), alpha=tap)
     return out
 
 

@@ -57,3 +57,13 @@ def discount_mask(height, width, gamma):
     weights = np.maximum(gamma ** rows[:, None].astype(np.float64),
                          gamma ** cols[None, :].astype(np.float64))
     return weights.astype(np.float32).reshape(1, 1, height, width)
+
+
+def diagonal_keep(rows, cols, shift):
+    """(forward, backward) float32 (rows, cols) 0/1 masks for a diagonal shift by `shift` done
+    as a cyclic roll: roll by (+shift, +shift) then keep only entries at [shift:, shift:] (the
+    ones whose source did not wrap around); roll by (-shift, -shift) then keep [:-shift, :-shift].
+    Rolled and masked, each entry is either a copy or 0, the same values as slicing and padding."""
+    forward = np.zeros((rows, cols), np.float32)
+    forward[shift:, shift:] = 1
+    return forward, np.ascontiguousarray(forward[::-1, ::-1])

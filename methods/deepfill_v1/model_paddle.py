@@ -82,13 +82,17 @@ def unfold_same(x, kernel, stride):
 def diagonal_sum(scores, k):
     """scores (N, P, Q) convolved 'SAME' with the k x k identity kernel (upstream's fuse
     weight, tf.eye(fuse_k)): each entry plus its k // 2 neighbours either way along the
-    diagonal, as shifted adds; a one-channel convolution's backward is slow on the CPU (194 ms
-    of a 1.3 s demo step at 128 px)."""
-    total = scores[:, None]
+    diagonal, as rolls masked where they wrap (geometry.diagonal_keep). A one-channel
+    convolution's backward is slow on the CPU (194 ms of a 1.3 s demo step at 128 px), and so
+    are paddle's slice and pad gradients: benchmarks/paddle_ops.py measures the three ways."""
+    total = scores
     for shift in range(1, k // 2 + 1):
-        total = (total + F.pad(scores[:, None, :-shift, :-shift], [shift, 0, shift, 0])
-                 + F.pad(scores[:, None, shift:, shift:], [0, shift, 0, shift]))
-    return total[:, 0]
+        forward, backward = (ops_paddle.like(paddle.to_tensor(keep, place=scores.place)
+                                             .astype(scores.dtype), scores)
+                             for keep in geometry.diagonal_keep(*scores.shape[1:], shift))
+        total = (total + paddle.roll(scores, [shift, shift], [1, 2]) * forward
+                 + paddle.roll(scores, [-shift, -shift], [1, 2]) * backward)
+    return total
 
 
 def fuse(scores, fg_shape, bg_shape):
@@ -131,7 +135,7 @@ def attend(f, b, mask, softmax_scale):
     b_small = resize_nearest(b, *small)
     m_small = resize_nearest(mask, *small)
     patches = unfold_same(b_small, ksize, 1)  # (N, C*9, Q)
-    norm = patches.pow(2).sum(1, keepdim=True).sqrt().clip(min=1e-4)
+    norm = (patches * patches).sum(1, keepdim=True).sqrt().clip(min=1e-4)
     valid = (unfold_same(m_small, ksize, 1).mean(1) == 0).astype(f.dtype)[:, None]  # (N, 1, Q)
     scores = paddle.bmm(unfold_same(f_small, ksize, 1).transpose([0, 2, 1]),
                         patches / ops_paddle.like(norm, patches))
