@@ -11,7 +11,7 @@ Holes (setting `holes`):
   methods/glcic/batches.py), from a stream of their own. A deviation from the paper, for test
   sets with box holes: trained on irregular holes alone, the demo's network (400 steps) filled
   demo_box's centred square with L1 4.72 % against mean_fill's 3.36 %, darker than its
-  surroundings; trained mixed (150 steps), 3.04 %.
+  surroundings; trained mixed, 3.04 % (150 steps, a probe) and 3.23 % (the demo's 120 steps).
 """
 import numpy as np
 
