@@ -101,6 +101,14 @@ MODULES = {
                                         "methods/glcic/test_glcic.py",
                                         "methods/deepfill_v1/test_deepfill_v1.py"],
                               "k": "parity"},
+    # diagonal_keep: the masks of DeepFill v1's rolled diagonal sum (hand-built fuse reference)
+    "methods/deepfill_v1/geometry.py": {"tests": ["methods/deepfill_v1/test_deepfill_v1.py"],
+                                        "functions": {"diagonal_keep"}},
+    # total_variation: PConv's rolled L_tv (hand-derived values, both ports)
+    "methods/pconv/loss_torch.py": {"tests": ["methods/pconv/test_pconv_loss.py"],
+                                    "functions": {"total_variation"}},
+    "methods/pconv/loss_paddle.py": {"tests": ["methods/pconv/test_pconv_loss.py"],
+                                     "functions": {"total_variation"}},
     "methods/loop.py": {"tests": [PARALLEL, "methods/pconv/test_pconv_train.py", FAULTS],
                         "k": "workers or killed or read_back or resumed or ahead or diverg"},
     "methods/feed.py": {"tests": [PARALLEL], "k": "workers or killed or crosses"},
