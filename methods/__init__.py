@@ -71,14 +71,20 @@ def validate_spec(spec, path):
 
 def load_reported(folder):
     """The published figures of the method in folder (its reported.yaml; [] without one)."""
-    path = Path(folder) / "reported.yaml"
+    return load_list(Path(folder) / "reported.yaml", "published figures", check_reported)
+
+
+def load_list(path, what, check):
+    """The entries of a method's list file (reported.yaml, published.yaml), each validated by
+    check(entry, where); [] when the file does not exist."""
+    path = Path(path)
     if not path.is_file():
         return []
     entries = yaml.safe_load(path.read_text())
     if not isinstance(entries, list):
-        raise ValueError(f"{path}: expected a list of published figures")
+        raise ValueError(f"{path}: expected a list of {what}")
     for number, entry in enumerate(entries, 1):
-        check_reported(entry, f"{path}: entry {number}")
+        check(entry, f"{path}: entry {number}")
     return entries
 
 

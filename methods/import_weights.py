@@ -18,8 +18,6 @@ import json
 import logging
 from pathlib import Path
 
-import yaml
-
 import methods
 from datasets.io import sha256_file
 from methods import checkpoint
@@ -31,21 +29,18 @@ RELEASE = {"dataset": str, "source": str, "name": str, "url": str, "files": list
            "sha256": dict, "trained_on": str, "differences": list}
 
 
+def check_release(entry, where):
+    methods.check_entry(entry, RELEASE, where)
+    unknown = sorted(set(entry["sha256"]) - set(entry["files"]))
+    if unknown or not entry["sha256"]:
+        raise ValueError(f"{where}: sha256 must pin at least one of its files, and only "
+                         f"them (not {unknown})")
+
+
 def load_releases(method_id, methods_dir=Path(__file__).parent):
     """The releases a method can import ([] without a published.yaml), validated."""
     path = Path(methods_dir) / method_id / "published.yaml"
-    if not path.is_file():
-        return []
-    entries = yaml.safe_load(path.read_text())
-    if not isinstance(entries, list):
-        raise ValueError(f"{path}: expected a list of releases")
-    for number, entry in enumerate(entries, 1):
-        where = f"{path}: entry {number}"
-        methods.check_entry(entry, RELEASE, where)
-        unknown = sorted(set(entry["sha256"]) - set(entry["files"]))
-        if unknown or not entry["sha256"]:
-            raise ValueError(f"{where}: sha256 must pin at least one of its files, and only "
-                             f"them (not {unknown})")
+    entries = methods.load_list(path, "releases", check_release)
     datasets = [e["dataset"] for e in entries]
     if len(set(datasets)) != len(datasets):
         raise ValueError(f"{path}: one release per dataset, found {datasets}")
