@@ -18,7 +18,8 @@ wildcard_constraints:
     mask_set="[A-Za-z0-9_]+",
     method="[A-Za-z0-9_]+",
     framework="torch|paddle|numpy",
-    weights="[A-Za-z0-9_]+",
+    weights="[A-Za-z0-9_]+(-[a-z0-9_]+)?",  # retrained, none, published-<source>
+    source="[a-z0-9_]+",
     experiment="[A-Za-z0-9_]+",
 
 

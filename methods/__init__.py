@@ -88,14 +88,17 @@ def load_list(path, what, check):
     return entries
 
 
-def check_entry(entry, schema, where):
-    """An entry of a method's list file (reported.yaml, published.yaml): exactly the schema's
-    keys, each of its type."""
-    if not isinstance(entry, dict) or set(entry) != set(schema):
+def check_entry(entry, schema, where, optional=None):
+    """An entry of a method's list file (reported.yaml, published.yaml): the schema's keys and
+    any of the optional ones, each of its type."""
+    optional = optional or {}
+    if (not isinstance(entry, dict) or not set(schema) <= set(entry)
+            or set(entry) - set(schema) - set(optional)):
         found = sorted(entry) if isinstance(entry, dict) else type(entry).__name__
-        raise ValueError(f"{where}: expected the keys {sorted(schema)}, found {found}")
-    for key, kind in schema.items():
-        if not isinstance(entry[key], kind):
+        extra = f" (and optionally {sorted(optional)})" if optional else ""
+        raise ValueError(f"{where}: expected the keys {sorted(schema)}{extra}, found {found}")
+    for key, kind in {**schema, **optional}.items():
+        if key in entry and not isinstance(entry[key], kind):
             raise ValueError(f"{where}: '{key}' must be a {kind.__name__}")
 
 
@@ -197,13 +200,14 @@ def implementation(method_id, framework):
 
 def weights_variants(spec, dataset, published_dir):
     """Path component {weights} of a method on a dataset: 'none' for methods without weights;
-    learned methods are retrained by the harness, and 'published' joins where the method's
-    release for the dataset is in published_dir (methods/import_weights.py)."""
+    learned methods are retrained by the harness, and published-<source> joins for each of the
+    method's releases for the dataset that is in published_dir and not refused
+    (methods/import_weights.py)."""
     if spec["kind"] != "learned":
         return ["none"]
     from methods import import_weights  # it reads methods' own helpers: imported when asked
-    return ["retrained"] + (["published"] if import_weights.provided(spec["id"], dataset,
-                                                                     published_dir) else [])
+    return ["retrained"] + [import_weights.variant(r) for r in
+                            import_weights.importable(spec["id"], dataset, published_dir)]
 
 
 def method_input(image, mask, spec):

@@ -261,11 +261,11 @@ def provenance_rows(args, config: dict, mask_defs: dict, runs: list, argv: list[
               for run in runs]
     trained = [(f"{run.method} / {run.framework}", training_record(run))
                for run in {r.resolved: r for r in runs if r.weights == "retrained"}.values()]
-    imported = [(f"{run.method} / published", "\n".join(
+    imported = [(f"{run.method} / {run.weights}", "\n".join(
         [f"weights.safetensors sha256: {provenance.sha256(published.checkpoint_path(run))}"]
         + [f"{name} sha256: {digest}"
            for name, digest in published.release_origin(run)["files"].items()]))
-        for run in {r.method: r for r in runs if r.weights == "published"}.values()]
+        for run in {(r.method, r.weights): r for r in runs if published.is_published(r)}.values()]
     return [("Build", provenance.build_info(argv)), ("Software", provenance.versions()),
             ("Hardware", provenance.hardware()), ("Seeds", seeds),
             ("Digests (sha256)", digests), ("Training runs", trained),

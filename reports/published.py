@@ -90,47 +90,66 @@ def section(specs: dict, dataset: str, mask_set: str, definition: dict,
 
 
 def checkpoint_path(run) -> Path:
-    """The imported checkpoint a `published` run scored (rules/train.smk import_published)."""
-    return run.root / "published" / run.dataset / run.method / "weights.safetensors"
+    """The imported checkpoint a published-<source> run scored (rules/train.smk
+    import_published)."""
+    return (run.root / "published" / run.dataset / run.method
+            / import_weights.source_of(run.weights) / "weights.safetensors")
 
 
 def release_origin(run) -> dict:
-    """The release a `published` run's checkpoint was imported from, as its metadata records
+    """The release a published run's checkpoint was imported from, as its metadata records
     it (methods/import_weights.py): name, url, source and {file: sha256}."""
     path = checkpoint_path(run)
     with safe_open(str(path), framework="numpy") as f:
         record = json.loads((f.metadata() or {}).get("harness", "{}"))
-    if record.get("weights") != "published" or "origin" not in record:
-        raise ValueError(f"{path}: not an imported release (no 'origin' in its metadata): "
-                         "delete it and run the workflow again")
+    if record.get("weights") != run.weights or "origin" not in record:
+        raise ValueError(f"{path}: not an imported release of {run.weights} (no 'origin' in its "
+                         "metadata, or another release's): delete it and run the workflow again")
     return record["origin"]
+
+
+def is_published(run) -> bool:
+    return import_weights.source_of(run.weights) is not None
 
 
 def weights_notes(runs, specs: dict, methods_dir: Path) -> tuple[list[str], list[str]]:
     """(notes on the published rows the tables hold, to go with every table; notes on the
-    learned methods without them, 'published weights: not provided' and why, for the page)."""
+    learned methods' releases that are not scored, for the page: 'published weights: not
+    provided' and where to get them, or why a release is refused)."""
     dataset, scored, missing = runs[0].dataset, [], []
     for method in dict.fromkeys(run.method for run in runs):
         if specs[method]["kind"] != "learned":
             continue
-        release = import_weights.release_for(method, dataset, methods_dir)
-        published = [run for run in runs if run.method == method and run.weights == "published"]
-        if published and release is None:
-            raise ValueError(f"{checkpoint_path(published[0])} was imported, but methods/"
-                             f"{method}/published.yaml no longer lists a release trained on "
-                             f"{dataset}: delete it and run the workflow again")
-        if published:
-            origin = release_origin(published[0])
+        releases = {import_weights.variant(r): r
+                    for r in import_weights.releases_for(method, dataset, methods_dir)}
+        published = {run.weights: run for run in runs
+                     if run.method == method and is_published(run)}
+        for weights, run in published.items():
+            if weights not in releases or "refused" in releases[weights]:
+                raise ValueError(f"{checkpoint_path(run)} was imported, but methods/{method}/"
+                                 f"published.yaml no longer lists an importable release trained "
+                                 f"on {dataset} from {import_weights.source_of(weights)}: "
+                                 "delete it and run the workflow again")
+            release, origin = releases[weights], release_origin(run)
             files = "; ".join(f"{f} (sha256 {d})" for f, d in origin["files"].items())
-            scored.append(f"{method} (published) is {origin['name']} ({origin['url']}), "
+            if "unpinned" in origin:
+                files += (f" (unpinned: {origin['unpinned']}; so these digests are the files' "
+                          "as imported, checked against none)")
+            scored.append(f"{method} ({weights}) is {origin['name']} ({origin['url']}), "
                           f"imported unchanged from {files} and never trained here; how its "
                           f"training differs from this harness's protocol: "
                           f"{' '.join(release['differences'])}")
-        elif release is not None:
-            missing.append(f"{method}: published weights: not provided ({release['name']}: "
-                           f"put {', '.join(release['files'])} from {release['url']} under "
-                           "configs/config.yaml published_weights_dir to score it).")
-        else:
+        for weights, release in releases.items():
+            if "refused" in release:
+                missing.append(f"{method}: {weights}: refused ({release['name']}, "
+                               f"{', '.join(release['files'])}, is {release['architecture']}; "
+                               f"{release['refused']}).")
+            elif weights not in published:
+                missing.append(f"{method}: {weights}: published weights: not provided "
+                               f"({release['name']}: put {', '.join(release['files'])} from "
+                               f"{release['url']} under configs/config.yaml "
+                               "published_weights_dir to score it).")
+        if not releases:
             missing.append(f"{method}: published weights: not provided (no release trained "
                            f"on {dataset} is listed in methods/{method}/published.yaml).")
     return scored, missing

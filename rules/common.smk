@@ -100,9 +100,10 @@ def trained_weights(wildcards):
     """Input of the predict step: the retrained checkpoint of a learned method, if any. One that
     exists but is cut short stops the workflow before any job, naming it: Snakemake would
     otherwise take it as up to date and run predict on it again at every invocation."""
-    if wildcards.weights == "published":
+    source = import_weights.source_of(wildcards.weights)
+    if source is not None:
         return {"checkpoint": f"results/published/{wildcards.dataset}/{wildcards.method}/"
-                "weights.safetensors"}
+                f"{source}/weights.safetensors"}
     if wildcards.weights != "retrained":
         return {}
     path = (f"results/train/{wildcards.dataset}/{wildcards.method}/{wildcards.framework}/"
@@ -149,8 +150,9 @@ def report_inputs(wildcards):
     predictions = experiment_files(
         wildcards.experiment,
         "results/predict/{dataset}/{mask_set}/{method}/{framework}/{weights}/provenance.json")
-    imported = sorted({f"results/published/{exp['dataset']}/{m}/weights.safetensors"
-                       for m, f, w in runs(wildcards.experiment) if w == "published"})
+    imported = sorted({f"results/published/{exp['dataset']}/{m}/{import_weights.source_of(w)}/"
+                       "weights.safetensors" for m, f, w in runs(wildcards.experiment)
+                       if import_weights.source_of(w) is not None})
     specs = [str(p) for m in exp["methods"] for p in sorted(Path(f"methods/{m}").glob("*.yaml"))]
     pairs = [f"results/pairs/{exp['dataset']}/{m}.tsv" for m in exp["mask_sets"]]
     return {"scores": scores, "predictions": predictions, "resolved": resolved,

@@ -76,28 +76,31 @@ rule train:
 
 def released_files(wildcards):
     """The files of a method's release for a dataset, under published_weights_dir."""
-    release = import_weights.release_for(wildcards.method, wildcards.dataset)
+    release = import_weights.release_for(wildcards.method, wildcards.dataset, wildcards.source)
     if release is None or config["published_weights_dir"] is None:
         raise WorkflowError(f"no released weights of {wildcards.method} for "
-                            f"{wildcards.dataset}: methods/{wildcards.method}/published.yaml "
-                            "and configs/config.yaml published_weights_dir name them")
+                            f"{wildcards.dataset} from {wildcards.source}: methods/"
+                            f"{wildcards.method}/published.yaml and configs/config.yaml "
+                            "published_weights_dir name them")
     return [str(Path(config["published_weights_dir"]) / f) for f in release["files"]]
 
 
-# Released weights (weights: published) imported into the neutral checkpoint both ports load:
-# never trained, each file checked against the sha256 its release pins.
+# Released weights (weights: published-<source>) imported into the neutral checkpoint both
+# ports load: never trained, each file checked against the sha256 its release pins.
 rule import_published:
     input:
         released_files,
         code=lambda wildcards: [f"methods/{wildcards.method}/published.py",
                                 f"methods/{wildcards.method}/published.yaml",
-                                "methods/import_weights.py", "methods/tf_bundle.py"],
+                                "methods/import_weights.py", "methods/tf_bundle.py",
+                                "methods/t7.py"],
     output:
-        "results/published/{dataset}/{method}/weights.safetensors",
+        "results/published/{dataset}/{method}/{source}/weights.safetensors",
     params:
         folder=lambda wildcards: config["published_weights_dir"],
     log:
-        "results/logs/published/{dataset}/{method}.log",
+        "results/logs/published/{dataset}/{method}/{source}.log",
     shell:
         "python -m methods.import_weights --method {wildcards.method} "
-        "--dataset {wildcards.dataset} --dir {params.folder:q} --out {output} 2> {log}"
+        "--dataset {wildcards.dataset} --source {wildcards.source} --dir {params.folder:q} "
+        "--out {output} 2> {log}"

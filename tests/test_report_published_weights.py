@@ -14,7 +14,8 @@ from reports import build
 
 RELEASE = {"dataset": "demo", "source": "toy_release", "name": "Toynet demo release",
            "url": "https://example.org/toynet", "files": ["toynet/toy.pth"],
-           "sha256": {"toynet/toy.pth": "ab" * 32}, "trained_on": "the toy photographs",
+           "pins": {"toynet/toy.pth": "sha256:" + "ab" * 32}, "architecture": "toynet's own network",
+           "trained_on": "the toy photographs",
            "differences": ["Trained for 9 days by its authors."]}
 
 
@@ -25,14 +26,15 @@ def with_release(base, imported):
     scores = []
     if imported:
         root = base / "results"
-        scores = [write_run(root, ms, "toynet", fw, "published")
+        scores = [write_run(root, ms, "toynet", fw, "published-toy_release")
                   for ms in ("irr", "box") for fw in ("torch", "paddle")]
         origin = {"name": RELEASE["name"], "url": RELEASE["url"], "source": "toy_release",
                   "files": {"toynet/toy.pth": "ab" * 32}}
-        path = root / "published" / "demo" / "toynet" / "weights.safetensors"
+        path = root / "published" / "demo" / "toynet" / "toy_release" / "weights.safetensors"
         path.parent.mkdir(parents=True)
         save_file({"w": np.zeros(2, np.float32)}, str(path), metadata={"harness": json.dumps(
-            {"method": "toynet", "weights": "published", "params": {}, "origin": origin})})
+            {"method": "toynet", "weights": "published-toy_release", "params": {},
+             "origin": origin})})
     return scores
 
 
@@ -49,9 +51,9 @@ def test_published_rows_sit_beside_the_retrained_ones_with_their_release(importe
     markdown = (imported / "reports" / "demo" / "irr.md").read_text()
     latex = (imported / "reports" / "demo" / "irr.tex").read_text()
     for framework in ("torch", "paddle"):
-        assert f"| toynet | {framework} | published |" in markdown
+        assert f"| toynet | {framework} | published-toy_release |" in markdown
         assert f"| toynet | {framework} | retrained |" in markdown
-    note = ("toynet (published) is Toynet demo release (https://example.org/toynet), imported "
+    note = ("toynet (published-toy_release) is Toynet demo release (https://example.org/toynet), imported "
             f"unchanged from toynet/toy.pth (sha256 {'ab' * 32}) and never trained here; how "
             "its training differs from this harness's protocol: Trained for 9 days by its "
             "authors.")
@@ -59,10 +61,12 @@ def test_published_rows_sit_beside_the_retrained_ones_with_their_release(importe
     assert "Toynet demo release" in latex
     assert escape("shifted: published weights: not provided (no release trained on demo is "
                   "listed in methods/shifted/published.yaml).") in html
+    assert "Imported weights" in html and "toynet / published-toy_release" in html
     assert "Imported weights" in html and "toynet/toy.pth sha256: " + "ab" * 32 in html
     # the ports' agreement is measured for the published weights too
     paired = (imported / "reports" / "demo" / "paired.csv").read_text()
-    assert "irr,agreement,toynet / paddle / published,toynet / torch / published," in paired
+    assert ("irr,agreement,toynet / paddle / published-toy_release,toynet / torch / "
+            "published-toy_release,") in paired
 
 
 def test_a_release_that_is_not_in_the_folder_is_said_to_be_not_provided(tmp_path):
@@ -70,16 +74,17 @@ def test_a_release_that_is_not_in_the_folder_is_said_to_be_not_provided(tmp_path
     with_release(fixture["base"], imported=False)
     build.main(fixture["argv"])
     html = (tmp_path / "reports" / "demo.html").read_text()
-    assert escape("toynet: published weights: not provided (Toynet demo release: put "
+    assert escape("toynet: published-toy_release: published weights: not provided (Toynet demo release: put "
                   "toynet/toy.pth from https://example.org/toynet under configs/config.yaml "
                   "published_weights_dir to score it).") in html
-    assert "| published |" not in (tmp_path / "reports" / "demo" / "irr.md").read_text()
+    assert "| published-toy_release |" not in (tmp_path / "reports" / "demo" / "irr.md").read_text()
 
 
 def test_a_published_checkpoint_without_its_origin_is_refused(tmp_path):
     fixture = build_fixture(tmp_path)
     extra = with_release(fixture["base"], imported=True)
-    path = tmp_path / "results" / "published" / "demo" / "toynet" / "weights.safetensors"
+    path = (tmp_path / "results" / "published" / "demo" / "toynet" / "toy_release"
+            / "weights.safetensors")
     save_file({"w": np.zeros(2, np.float32)}, str(path), metadata={"harness": "{}"})
     with pytest.raises(ValueError, match="not an imported release"):
         build.main([*fixture["argv"], *map(str, extra)])
@@ -89,5 +94,31 @@ def test_published_rows_whose_release_is_no_longer_listed_are_refused(tmp_path):
     fixture = build_fixture(tmp_path)
     extra = with_release(fixture["base"], imported=True)
     (tmp_path / "methods" / "toynet" / "published.yaml").write_text("[]")
-    with pytest.raises(ValueError, match="no longer lists a release trained on demo"):
+    with pytest.raises(ValueError, match="no longer lists an importable release trained on demo from toy_release"):
         build.main([*fixture["argv"], *map(str, extra)])
+
+
+def test_refused_and_unpinned_releases_are_said_so(tmp_path):
+    """A refused release is named with its reason whether or not its file is provided; an
+    unpinned one's note says its digests were checked against none."""
+    fixture = build_fixture(tmp_path)
+    extra = with_release(fixture["base"], imported=True)
+    refused = {**RELEASE, "source": "zoo", "name": "Toynet zoo release",
+               "architecture": "toynet with its last layer clipped", "refused": "no sigmoid"}
+    unpinned = {**RELEASE, "pins": {}, "unpinned": "its page gives no digest"}
+    (tmp_path / "methods" / "toynet" / "published.yaml").write_text(
+        yaml.safe_dump([unpinned, refused]))
+    path = (tmp_path / "results" / "published" / "demo" / "toynet" / "toy_release"
+            / "weights.safetensors")
+    origin = {"name": RELEASE["name"], "url": RELEASE["url"], "source": "toy_release",
+              "files": {"toynet/toy.pth": "ab" * 32}, "pins": {},
+              "unpinned": "its page gives no digest"}
+    save_file({"w": np.zeros(2, np.float32)}, str(path), metadata={"harness": json.dumps(
+        {"method": "toynet", "weights": "published-toy_release", "params": {},
+         "origin": origin})})
+    build.main([*fixture["argv"], *map(str, extra)])
+    html = (tmp_path / "reports" / "demo.html").read_text()
+    assert escape("toynet: published-zoo: refused (Toynet zoo release, toynet/toy.pth, is "
+                  "toynet with its last layer clipped; no sigmoid).") in html
+    assert escape(f"toynet/toy.pth (sha256 {'ab' * 32}) (unpinned: its page gives no digest; "
+                  "so these digests are the files' as imported, checked against none)") in html

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from methods import tf_bundle
+from methods import import_weights, tf_bundle
 from methods.deepfill_v1 import layers
 
 STACKS = {"coarse": layers.COARSE, "hallucination": layers.HALLUCINATION,
@@ -139,3 +139,32 @@ def load(source, paths):
     _, entries = tf_bundle.read_index(index)
     cnum = cnum_of({name: entry.shape for name, entry in entries.items()}, index)
     return to_neutral(tf_bundle.read_tensors(prefix, list(tf_names()))), {"cnum": cnum}
+
+
+def mmagic_names():
+    """The generator's convolutions in mmagic's DeepFill v1 checkpoints (mmediting 0.x, mmagic
+    history 3400fbb: backbones/encoder_decoders/two_stage_encoder_decoder.py stage1 and stage2,
+    deepfill_encoder.py enc1..6, gl_dilation.py dilation_convs.0..3, deepfill_decoder.py
+    dec1..7, deepfill_refiner.py encoder_attention, encoder_conv, contextual_attention_neck
+    conv1..2): each a weight and a bias."""
+    stage = ([f"encoder.enc{i}" for i in range(1, 7)]
+             + [f"dilation_neck.dilation_convs.{i}" for i in range(4)]
+             + [f"decoder.dec{i}" for i in range(1, 8)])
+    refine = ([f"encoder_attention.enc{i}" for i in range(1, 7)]
+              + [f"encoder_conv.enc{i}" for i in range(1, 7)]
+              + ["contextual_attention_neck.conv1", "contextual_attention_neck.conv2"]
+              + [f"dilation_neck.dilation_convs.{i}" for i in range(4)]
+              + [f"decoder.dec{i}" for i in range(1, 8)])
+    blocks = [f"stage1.{b}" for b in stage] + [f"stage2.{b}" for b in refine]
+    return [f"generator.{b}.conv.{leaf}" for b in blocks for leaf in ("weight", "bias")]
+
+
+def recognise(source, paths):
+    """Check that a refused release's file is the layout published.yaml describes, so that its
+    refusal names the right reason (methods.import_weights)."""
+    if source != "mmagic":
+        raise ValueError(f"deepfill_v1: no layout known for source '{source}'")
+    path = Path(paths[0])
+    state = import_weights.read_pth(path, "state_dict", "an mmagic checkpoint")
+    import_weights.require_keys(state, mmagic_names(), path, "mmagic's DeepFill v1 generator "
+                                "(two_stage_encoder_decoder.py)")

@@ -8,6 +8,7 @@ import crc32c
 import numpy as np
 import paddle
 import pytest
+import torch
 import yaml
 
 import methods
@@ -191,10 +192,10 @@ def test_a_damaged_index_or_another_architecture_is_refused(tmp_path):
 def standin_release(folder, monkeypatch):
     """A synthesised Places2 release laid out as published.yaml names it, with published.yaml's
     pinned sha256 replaced by the stand-in index's own (it cannot have the real one)."""
-    release = import_weights.release_for("deepfill_v1", "places2")
+    release = import_weights.release_for("deepfill_v1", "places2", "tf_release")
     index_name = release["files"][0]
     synthesised_release(folder / Path(index_name).parent)
-    stand_in = {**release, "sha256": {index_name: sha256_file(folder / index_name)}}
+    stand_in = {**release, "pins": {index_name: f"sha256:{sha256_file(folder / index_name)}"}}
     monkeypatch.setattr(import_weights, "load_releases", lambda method_id, folder: [stand_in])
     return stand_in
 
@@ -203,21 +204,23 @@ def standin_release(folder, monkeypatch):
 def test_the_import_command_writes_a_checkpoint_that_both_ports_predict_with(tmp_path,
                                                                              monkeypatch):
     release = standin_release(tmp_path / "released", monkeypatch)
-    assert import_weights.provided("deepfill_v1", "places2", tmp_path / "released")
+    assert import_weights.importable("deepfill_v1", "places2", tmp_path / "released") == [release]
     spec = methods.load_spec("deepfill_v1")
     assert methods.weights_variants(spec, "places2", tmp_path / "released") == [
-        "retrained", "published"]
+        "retrained", "published-tf_release"]
     assert methods.weights_variants(spec, "places2", None) == ["retrained"]
     assert methods.weights_variants(spec, "celebahq", tmp_path / "released") == ["retrained"]
     assert methods.weights_variants(methods.load_spec("telea"), "places2",
                                     tmp_path / "released") == ["none"]
     out = tmp_path / "weights.safetensors"
     import_weights.main(["--method", "deepfill_v1", "--dataset", "places2",
-                         "--dir", str(tmp_path / "released"), "--out", str(out)])
+                         "--source", "tf_release", "--dir", str(tmp_path / "released"),
+                         "--out", str(out)])
     state, metadata = checkpoint.load(out)
     record = json.loads(metadata["harness"])
-    assert record["weights"] == "published" and record["params"] == {"cnum": 32}
-    assert record["origin"]["files"][release["files"][0]] == release["sha256"][release["files"][0]]
+    assert record["weights"] == "published-tf_release" and record["params"] == {"cnum": 32}
+    assert f"sha256:{record['origin']['files'][release['files'][0]]}" == release["pins"][
+        release["files"][0]]
     image = np.random.default_rng(5).random((1, 3, 32, 32), np.float32)
     mask = np.zeros((1, 1, 32, 32), np.float32)
     mask[:, :, 8:24, 8:24] = 1
@@ -228,33 +231,64 @@ def test_the_import_command_writes_a_checkpoint_that_both_ports_predict_with(tmp
 
 @needs_release
 def test_a_release_file_with_another_sha256_is_refused(tmp_path):
-    release = import_weights.release_for("deepfill_v1", "places2")
-    synthesised_release(tmp_path / Path(release["files"][0]).parent)  # its index is not the real one
+    release = import_weights.release_for("deepfill_v1", "places2", "tf_release")
+    # the synthesised index is not the real one
+    synthesised_release(tmp_path / Path(release["files"][0]).parent)
     with pytest.raises(ValueError) as refused:
-        import_weights.import_release("deepfill_v1", "places2", tmp_path)
+        import_weights.import_release("deepfill_v1", "places2", "tf_release", tmp_path)
     print(refused.value)
     assert "not the released file" in str(refused.value)
-    assert release["sha256"][release["files"][0]] in str(refused.value)
+    assert release["pins"][release["files"][0]].split(":")[1] in str(refused.value)
 
 
 def test_without_the_files_the_release_is_not_provided(tmp_path):
-    assert not import_weights.provided("deepfill_v1", "places2", tmp_path)
-    assert not import_weights.provided("deepfill_v1", "places2", None)
-    assert not import_weights.provided("deepfill_v1", "celeba", tmp_path)  # none listed
+    assert not import_weights.importable("deepfill_v1", "places2", tmp_path)
+    assert not import_weights.importable("deepfill_v1", "places2", None)
     with pytest.raises(FileNotFoundError, match="snap-0.index: missing; DeepFill v1 Places2"):
-        import_weights.import_release("deepfill_v1", "places2", tmp_path)
+        import_weights.import_release("deepfill_v1", "places2", "tf_release", tmp_path)
 
 
-def test_a_malformed_release_list_is_refused(tmp_path):
-    release = import_weights.release_for("deepfill_v1", "places2")
-    (tmp_path / "net").mkdir()
-    listed = tmp_path / "net" / "published.yaml"
-    listed.write_text(yaml.safe_dump([{**release, "sha256": {"elsewhere.bin": "00"}}]))
-    with pytest.raises(ValueError, match=r"entry 1: sha256 must pin .*\['elsewhere.bin'\]"):
-        import_weights.load_releases("net", tmp_path)
-    listed.write_text(yaml.safe_dump([{k: v for k, v in release.items() if k != "url"}]))
-    with pytest.raises(ValueError, match="entry 1: expected the keys"):
-        import_weights.load_releases("net", tmp_path)
-    listed.write_text(yaml.safe_dump([release, release]))
-    with pytest.raises(ValueError, match="one release per dataset"):
-        import_weights.load_releases("net", tmp_path)
+def mmagic_stand_in(path, drop=None):
+    """mmcv's {'meta', 'state_dict'} with mmagic's DeepFill v1 generator names
+    (two_stage_encoder_decoder.py stage1: encoder enc1..6, dilation_neck dilation_convs.0..3,
+    decoder dec1..7; stage2: encoder_attention and encoder_conv enc1..6,
+    contextual_attention_neck conv1..2, dilation_neck, decoder), each conv a weight and bias."""
+    state = {}
+    body = ([f"encoder.enc{i}" for i in range(1, 7)]
+            + [f"dilation_neck.dilation_convs.{i}" for i in range(4)]
+            + [f"decoder.dec{i}" for i in range(1, 8)])
+    refine = ([f"encoder_attention.enc{i}" for i in range(1, 7)]
+              + [f"encoder_conv.enc{i}" for i in range(1, 7)]
+              + ["contextual_attention_neck.conv1", "contextual_attention_neck.conv2"]
+              + body[6:])
+    for block in [f"stage1.{b}" for b in body] + [f"stage2.{b}" for b in refine]:
+        state[f"generator.{block}.conv.weight"] = torch.randn(4, 4, 3, 3)
+        state[f"generator.{block}.conv.bias"] = torch.randn(4)
+    state["disc.global_disc.conv1.conv.weight"] = torch.randn(4, 3, 5, 5)
+    state.pop(drop, None)
+    torch.save({"meta": {"iter": 1500000}, "state_dict": state}, path)
+
+
+@pytest.mark.parametrize("dataset", ["places2", "celebahq"])
+def test_mmagic_releases_are_recognised_and_refused_with_the_reason(dataset, tmp_path,
+                                                                    monkeypatch):
+    listed = import_weights.release_for("deepfill_v1", dataset, "mmagic")
+    main = tmp_path / listed["files"][0]
+    main.parent.mkdir(parents=True)
+    mmagic_stand_in(main)
+    with pytest.raises(ValueError, match="not the released file"):
+        import_weights.import_release("deepfill_v1", dataset, "mmagic", tmp_path)
+    digest = import_weights.file_digests(main, {"sha256"})["sha256"]
+    stand_in = {**listed, "pins": {listed["files"][0]: f"sha256:{digest[:8]}"}}
+    monkeypatch.setattr(import_weights, "load_releases", lambda method_id, where: [stand_in])
+    assert methods.weights_variants(methods.load_spec("deepfill_v1"), dataset, tmp_path) == [
+        "retrained"]
+    with pytest.raises(ValueError) as refused:
+        import_weights.import_release("deepfill_v1", dataset, "mmagic", tmp_path)
+    print(refused.value)
+    assert str(refused.value) == (f"{main}: {listed['name']} is {listed['architecture']}; "
+                                  f"refused: {listed['refused']}")
+    mmagic_stand_in(main, drop="generator.stage2.contextual_attention_neck.conv2.conv.bias")
+    with pytest.raises(ValueError, match=r"not mmagic's DeepFill v1 generator .*missing "
+                       r"\['generator.stage2.contextual_attention_neck.conv2.conv.bias'\]"):
+        published.recognise("mmagic", [main])
