@@ -69,10 +69,14 @@ class CompletionNetwork(nn.Layer):
 
     The input is the image with its hole filled by the training set's mean pixel value plus the
     mask as a fourth channel (paper, "Completion network" and "Training"); the mean travels
-    with the weights as the buffer mean_pixel."""
+    with the weights as the buffer mean_pixel. centred_input subtracts the mean from the whole
+    input first, so the hole reads 0: the authors' released Torch7 model was trained that way
+    (satoshiiizuka/siggraph2017_inpainting inpaint.lua), which is not the same network at the
+    zero-padded borders, so it is a model parameter (methods/glcic/published.py)."""
 
-    def __init__(self, width=64):
+    def __init__(self, width=64, centred_input=False):
         super().__init__()
+        self.centred_input = centred_input
         self.register_buffer("mean_pixel", paddle.zeros([1, IMAGE_CHANNELS, 1, 1]))
         in_ch = IMAGE_CHANNELS + 1
         for i, (kind, kernel, dilation, stride, ratio) in enumerate(COMPLETION_LAYERS, 1):
@@ -88,7 +92,11 @@ class CompletionNetwork(nn.Layer):
                              f"it back: height and width must be multiples of {SIZE_MULTIPLE}, "
                              f"got {tuple(image.shape[2:])}")
         hole3 = ops_paddle.like(hole, image)
-        x = image * (1 - hole3) + ops_paddle.like(self.mean_pixel, image) * hole3
+        mean = ops_paddle.like(self.mean_pixel, image)
+        if self.centred_input:
+            x = (image - mean) * (1 - hole3)
+        else:
+            x = image * (1 - hole3) + mean * hole3
         x = paddle.concat([x, hole], 1)
         for i in range(1, len(COMPLETION_LAYERS) + 1):
             x = getattr(self, f"conv{i}")(x)
@@ -155,7 +163,8 @@ def build(spec, seed=0, **overrides):
     mode; postprocess (an inference option) blends its output into the image as the paper does
     (methods/glcic/postprocess.py)."""
     params = {**spec.get("params", {}), **spec.get("inference", {}), **overrides}
-    model = training.initialised("paddle", lambda: CompletionNetwork(params["width"]), seed)
+    model = training.initialised("paddle", lambda: CompletionNetwork(params["width"],
+                                                                 params["centred_input"]), seed)
     model.postprocess = params["postprocess"]
     model.eval()
     return model

@@ -8,7 +8,7 @@ import torch
 from methods import checkpoint, training
 from methods.glcic import batches, train_paddle, train_torch
 
-PARAMS = {"width": 8}
+PARAMS = {"width": 8, "centred_input": False}
 SETTINGS = {"steps": 6, "completion_fraction": 0.34, "discriminator_fraction": 0.16,
             "batch_size": 2, "alpha": 0.0004, "lr": 1.0, "holes": "rectangles",
             "checkpoint_every": 1}

@@ -25,8 +25,9 @@ ADADELTA = {"rho": 0.9, "epsilon": 1e-6}
 
 def build_models(params, seed, size, device):
     """C and D with the framework-neutral initial weights of training.init_state."""
-    width = params["width"]
-    nets = (training.initialised("paddle", lambda: model_paddle.CompletionNetwork(width), seed),
+    width, centred = params["width"], params["centred_input"]
+    nets = (training.initialised("paddle", lambda: model_paddle.CompletionNetwork(width, centred),
+                                 seed),
             training.initialised("paddle", lambda: model_paddle.ContextDiscriminator(size, width),
                                  seed))
     return nets

@@ -24,8 +24,9 @@ ADADELTA = {"rho": 0.9, "eps": 1e-6}
 
 def build_models(params, seed, size, device):
     """C and D with the framework-neutral initial weights of training.init_state."""
-    width = params["width"]
-    nets = (training.initialised("torch", lambda: model_torch.CompletionNetwork(width), seed),
+    width, centred = params["width"], params["centred_input"]
+    nets = (training.initialised("torch", lambda: model_torch.CompletionNetwork(width, centred),
+                                 seed),
             training.initialised("torch", lambda: model_torch.ContextDiscriminator(size, width),
                                  seed))
     return tuple(net.to(device) for net in nets)
