@@ -95,7 +95,7 @@ def test_loader_workers_change_no_weight(data, tmp_path, port):
     """0, 1 and 2 worker processes draw the same batches: byte-identical weights and logs."""
     module = __import__(f"methods.pconv.train_{port}", fromlist=["train"])
     settings = {**OVERRIDES["pconv"], "finetune_lr": 5e-5}
-    params = {"layers": 4, "width": 8}
+    params = {"layers": 4, "width": 8, "input_norm": "unit"}
     runs = {}
     for workers in (0, 1, 2):
         out = tmp_path / str(workers)
@@ -209,8 +209,8 @@ def test_loss_terms_are_read_back_once_per_log_interval(data, tmp_path, monkeypa
     settings = {**OVERRIDES["pconv"], "finetune_lr": 5e-5, "checkpoint_every": 1000}
     steps = 2 * loop.LOG_EVERY + 7
     train_torch.train(None, data, tmp_path, steps=steps, seed=0, device="cpu",
-                      params={"layers": 3, "width": 4}, settings={**settings, "steps": steps},
-                      backbones=NO_DOWNLOAD)
+                      params={"layers": 3, "width": 4, "input_norm": "unit"},
+                      settings={**settings, "steps": steps}, backbones=NO_DOWNLOAD)
     terms = 4  # loss, valid, hole, tv
     assert transfers == [loop.LOG_EVERY * terms, loop.LOG_EVERY * terms, 7 * terms]
     log = (tmp_path / "log.jsonl").read_text().splitlines()

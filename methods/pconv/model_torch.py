@@ -31,6 +31,14 @@ MAX_WIDTH_DOUBLINGS = 3
 IMAGE_CHANNELS = 3
 # Paper Sec. 3.2 / naoto0804 net.py PCBActiv activ='leaky': LeakyReLU slope 0.2 in the decoder.
 LEAKY_SLOPE = 0.2
+# input_norm: what the network reads and writes, as (mean, std) per RGB channel of [0,1] pixels:
+# the image itself ("unit"), ImageNet's normalisation (naoto0804 opt.py MEAN/STD, inverted on
+# the output by util/image.py unnormalize) or [-1,1] (mmagic's pconv configs: mean = std =
+# 127.5 of 255). Released weights need theirs (published.py); partial convolutions multiply
+# by the mask first, so no relabelling of weights turns one into another.
+INPUT_NORMS = {"unit": ((0.0, 0.0, 0.0), (1.0, 1.0, 1.0)),
+               "imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+               "symmetric": ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))}
 # torch.nn.BatchNorm2d defaults (naoto0804 uses them). Paddle's momentum weighs the old running
 # value, torch's the batch statistic: torch 0.1 is paddle 0.9. The running variance still differs:
 # torch folds in the unbiased batch variance, paddle the biased one (test_pconv.py measures it).
@@ -101,9 +109,12 @@ class PConvUNet(nn.Module):
     dec_L..dec_1 upsample x2 (nearest), concatenate the skip features and masks, and apply a
     3x3 partial conv (BN + LeakyReLU but on dec_1, which outputs the image)."""
 
-    def __init__(self, layers=7, width=64):
+    def __init__(self, layers=7, width=64, input_norm="unit"):
         super().__init__()
         self.layers = layers
+        self.input_norm = input_norm
+        self.norm = [np.array(v, np.float32).reshape(1, IMAGE_CHANNELS, 1, 1)
+                     for v in INPUT_NORMS[input_norm]]
         for i in range(1, layers + 1):
             setattr(self, f"enc_{i}", PCBActiv(
                 channels(i - 1, width), channels(i, width), ENCODER_KERNELS.get(i, DEFAULT_KERNEL),
@@ -118,6 +129,10 @@ class PConvUNet(nn.Module):
         if image.shape[2] % size or image.shape[3] % size:
             raise ValueError(f"PConvUNet(layers={self.layers}) needs height and width divisible "
                              f"by {size}, got {tuple(image.shape[2:])}")
+        normalised = self.input_norm != "unit"
+        if normalised:
+            mean, std = (torch.from_numpy(v).to(image.device, image.dtype) for v in self.norm)
+            image = (image - mean) / std
         hs, valids = [image], [valid]
         for i in range(1, self.layers + 1):
             h, h_valid = getattr(self, f"enc_{i}")(hs[-1], valids[-1])
@@ -130,6 +145,8 @@ class PConvUNet(nn.Module):
             h = torch.cat([h, hs[i - 1]], 1)
             h_valid = torch.cat([h_valid, valids[i - 1]], 1)
             h, h_valid = getattr(self, f"dec_{i}")(h, h_valid)
+        if normalised:
+            h = h * std + mean
         return h, h_valid
 
 
@@ -153,8 +170,8 @@ def build(spec, seed=0, **overrides):
     """The network holding the harness's neutral initial weights (methods/training.py) of
     `seed`, in eval mode; predict loads trained weights over them."""
     params = {**spec.get("params", {}), **overrides}
-    model = training.initialised("torch", lambda: PConvUNet(params["layers"], params["width"]),
-                                 seed)
+    model = training.initialised("torch", lambda: PConvUNet(params["layers"], params["width"],
+                                                                params["input_norm"]), seed)
     model.eval()
     return model
 

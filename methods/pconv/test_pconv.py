@@ -320,7 +320,7 @@ def test_loading_is_strict(framework):
 
 
 def test_build_and_inpaint_follow_the_contract():
-    spec = {"params": {"layers": 4, "width": 8}}
+    spec = {"params": {"layers": 4, "width": 8, "input_norm": "unit"}}
     for framework, port in PORTS.items():
         model = port.build(spec, width=4)
         assert not model.training and model.enc_1.conv.weight.shape[0] == 4, framework

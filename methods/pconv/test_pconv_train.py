@@ -8,7 +8,7 @@ import torch
 from methods import checkpoint, training
 from methods.pconv import batches, train_paddle, train_torch
 
-PARAMS = {"layers": 4, "width": 8}
+PARAMS = {"layers": 4, "width": 8, "input_norm": "unit"}
 SETTINGS = {"steps": 4, "batch_size": 2, "lr": 2e-4, "finetune_lr": 5e-5,
             "finetune_fraction": 0.5, "vgg_terms": False, "checkpoint_every": 1,
             "holes": "irregular"}
