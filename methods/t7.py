@@ -121,8 +121,12 @@ class Reader:
             return np.zeros((0,), np.float32)
         if not isinstance(storage, np.ndarray):
             self.fail(f"a {name} whose storage is a {type(storage).__name__}")
+        if min(sizes) < 0:
+            self.fail(f"a {name} of size {list(sizes)}")
+        if 0 in sizes:
+            return np.zeros(sizes, storage.dtype)
         last = offset - 1 + sum((size - 1) * stride for size, stride in zip(sizes, strides))
-        if min(sizes) < 1 or min(strides) < 0 or offset < 1 or last >= storage.size:
+        if min(strides) < 0 or offset < 1 or last >= storage.size:
             self.fail(f"a {name} of size {list(sizes)}, strides {list(strides)}, offset "
                       f"{offset} that does not fit its storage of {storage.size}")
         return np.lib.stride_tricks.as_strided(

@@ -203,6 +203,19 @@ def test_the_mapping_is_exact_both_ways(release):
         np.testing.assert_allclose(state[name], value, rtol=1e-6, atol=1e-7, err_msg=name)
 
 
+def test_a_mean_saved_as_a_lua_table_reads_the_same(release, tmp_path):
+    table = release_table(release["state"], 4)
+    table["mean"] = {i + 1: float(v) for i, v in enumerate(table["mean"])}
+    path = tmp_path / "table_mean.t7"
+    path.write_bytes(t7_bytes(table))
+    np.testing.assert_array_equal(published.load("torch7", [path])[0]["mean_pixel"],
+                                  release["state"]["mean_pixel"])
+    table["mean"] = {1: 0.4, 2: 0.4, 3: 127.0}  # a 0-255 mean is another convention
+    path.write_bytes(t7_bytes(table))
+    with pytest.raises(ValueError, match=r"mean \[0.4.*127.0\] is not a pixel in \[0,1\]"):
+        published.load("torch7", [path])
+
+
 def test_both_ports_compute_what_inpaint_lua_computes_with_the_file(release, tmp_path):
     state, params = published.load("torch7", [release["path"]])
     out = tmp_path / "weights.safetensors"
@@ -234,11 +247,29 @@ def test_a_file_that_is_not_the_release_is_refused(release, tmp_path):
     path.write_bytes(t7_bytes(table))
     with pytest.raises(ValueError, match="layer 7 .* GLCIC's Table 1 has"):
         published.load("torch7", [path])
+    table = release_table(release["state"], 4)
+    table["model"].fields["modules"][2].fields["eps"] = 0
+    path.write_bytes(t7_bytes(table))
+    with pytest.raises(ValueError, match="layer 1 .* eps must be a positive number"):
+        published.load("torch7", [path])
     path.write_bytes(t7_bytes(release["table"])[:-40])
     with pytest.raises(t7.T7Error, match="bytes needed"):
         published.load("torch7", [path])
     path.write_bytes(struct.pack("<i", 6) + b"\0" * 8)
     with pytest.raises(t7.T7Error, match="a serialised Lua function"):
+        t7.load(path)
+
+
+def test_an_empty_tensor_reads_as_empty_and_a_negative_size_is_refused(tmp_path):
+    data = bytearray(t7_bytes(np.zeros((2, 3), np.float32)))
+    start = 4 + 4 + (4 + 3) + (4 + len("torch.FloatTensor")) + 4
+    path = tmp_path / "sizes.t7"
+    data[start:start + 8] = struct.pack("<q", 0)
+    path.write_bytes(bytes(data))
+    assert t7.load(path).shape == (0, 3)
+    data[start:start + 8] = struct.pack("<q", -1)
+    path.write_bytes(bytes(data))
+    with pytest.raises(t7.T7Error, match=r"a torch.FloatTensor of size \[-1, 3\]"):
         t7.load(path)
 
 
