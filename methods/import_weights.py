@@ -181,7 +181,8 @@ def import_release(method_id, dataset, source, folder):
     module = importlib.import_module(f"methods.{method_id}.published")
     paths = [Path(folder) / f for f in release["files"]]
     if "refused" in release:
-        module.recognise(source, paths)
+        if hasattr(module, "recognise"):
+            module.recognise(source, paths)
         raise ValueError(f"{paths[0]}: {release['name']} is {release['architecture']}; "
                          f"refused: {release['refused']}")
     state, params = module.load(source, paths)

@@ -12,8 +12,9 @@ an int32 count of key/value pairs, each two values. A torch object holds the ver
 int32 dimension count, that many int64 sizes, that many int64 strides, an int64 1-based storage
 offset and its storage (a torch object, or nil); a storage is an int64 element count and the
 elements; any other class (an nn module) is one value, its table of fields. Longs are 8 bytes, as
-torch7 writes them on 64-bit Linux and macOS; a file written where longs are 4 bytes fails with a
-message. Little-endian, as torch7 writes on x86 and ARM.
+torch7 writes them on 64-bit Linux and macOS (a file written where longs are 4 bytes is misread,
+and fails with a bounds or type error, not a message that says so). Little-endian, as torch7
+writes on x86 and ARM.
 
 PyPI's torchfile (0.1.0, 2017) reads the same format but is unmaintained and views tensors into
 their storage without checking that they fit; tests use it as the independent reference.
@@ -137,7 +138,10 @@ def load(path):
     """The value a Torch7 file holds: dicts for tables, T7Object for nn modules, numpy arrays
     for tensors."""
     reader = Reader(Path(path).read_bytes(), str(path))
-    value = reader.value()
+    try:
+        value = reader.value()
+    except (TypeError, RecursionError) as err:  # a table as a key; nesting without end
+        reader.fail(f"{type(err).__name__}: {err}")
     if reader.pos != len(reader.data):
         reader.fail(f"{len(reader.data) - reader.pos} bytes after the end of the object")
     return value

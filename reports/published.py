@@ -132,11 +132,15 @@ def weights_notes(runs, specs: dict, methods_dir: Path) -> tuple[list[str], list
                                  "delete it and run the workflow again")
             release, origin = releases[weights], release_origin(run)
             files = "; ".join(f"{f} (sha256 {d})" for f, d in origin["files"].items())
+            unchecked = [f for f in origin["files"] if f not in origin.get("pins", {})]
+            if origin.get("pins") and unchecked:
+                files += f" (its publisher gave no digest of {', '.join(unchecked)})"
             if "unpinned" in origin:
                 files += (f" (unpinned: {origin['unpinned']}; so these digests are the files' "
                           "as imported, checked against none)")
             scored.append(f"{method} ({weights}) is {origin['name']} ({origin['url']}), "
-                          f"imported unchanged from {files} and never trained here; how its "
+                          f"imported from {files} by the exact mapping of methods/{method}/"
+                          f"published.py and never trained here; how its "
                           f"training differs from this harness's protocol: "
                           f"{' '.join(release['differences'])}")
         for weights, release in releases.items():

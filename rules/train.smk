@@ -86,7 +86,8 @@ def released_files(wildcards):
 
 
 # Released weights (weights: published-<source>) imported into the neutral checkpoint both
-# ports load: never trained, each file checked against the sha256 its release pins.
+# ports load: never trained, each file checked against the digest its publisher gave (or the
+# report says it has none: methods/import_weights.py).
 rule import_published:
     input:
         released_files,

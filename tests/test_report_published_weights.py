@@ -14,8 +14,8 @@ from reports import build
 
 RELEASE = {"dataset": "demo", "source": "toy_release", "name": "Toynet demo release",
            "url": "https://example.org/toynet", "files": ["toynet/toy.pth"],
-           "pins": {"toynet/toy.pth": "sha256:" + "ab" * 32}, "architecture": "toynet's own network",
-           "trained_on": "the toy photographs",
+           "pins": {"toynet/toy.pth": "sha256:" + "ab" * 32},
+           "architecture": "toynet's own network", "trained_on": "the toy photographs",
            "differences": ["Trained for 9 days by its authors."]}
 
 
@@ -53,10 +53,10 @@ def test_published_rows_sit_beside_the_retrained_ones_with_their_release(importe
     for framework in ("torch", "paddle"):
         assert f"| toynet | {framework} | published-toy_release |" in markdown
         assert f"| toynet | {framework} | retrained |" in markdown
-    note = ("toynet (published-toy_release) is Toynet demo release (https://example.org/toynet), imported "
-            f"unchanged from toynet/toy.pth (sha256 {'ab' * 32}) and never trained here; how "
-            "its training differs from this harness's protocol: Trained for 9 days by its "
-            "authors.")
+    note = ("toynet (published-toy_release) is Toynet demo release (https://example.org/toynet), "
+            f"imported from toynet/toy.pth (sha256 {'ab' * 32}) by the exact mapping of "
+            "methods/toynet/published.py and never trained here; how its training differs "
+            "from this harness's protocol: Trained for 9 days by its authors.")
     assert escape(note) in html and note in markdown
     assert "Toynet demo release" in latex
     assert escape("shifted: published weights: not provided (no release trained on demo is "
@@ -74,9 +74,9 @@ def test_a_release_that_is_not_in_the_folder_is_said_to_be_not_provided(tmp_path
     with_release(fixture["base"], imported=False)
     build.main(fixture["argv"])
     html = (tmp_path / "reports" / "demo.html").read_text()
-    assert escape("toynet: published-toy_release: published weights: not provided (Toynet demo release: put "
-                  "toynet/toy.pth from https://example.org/toynet under configs/config.yaml "
-                  "published_weights_dir to score it).") in html
+    assert escape("toynet: published-toy_release: published weights: not provided (Toynet "
+                  "demo release: put toynet/toy.pth from https://example.org/toynet under "
+                  "configs/config.yaml published_weights_dir to score it).") in html
     assert "| published-toy_release |" not in (tmp_path / "reports" / "demo" / "irr.md").read_text()
 
 
@@ -94,7 +94,8 @@ def test_published_rows_whose_release_is_no_longer_listed_are_refused(tmp_path):
     fixture = build_fixture(tmp_path)
     extra = with_release(fixture["base"], imported=True)
     (tmp_path / "methods" / "toynet" / "published.yaml").write_text("[]")
-    with pytest.raises(ValueError, match="no longer lists an importable release trained on demo from toy_release"):
+    with pytest.raises(ValueError, match="no longer lists an importable release trained on "
+                       "demo from toy_release"):
         build.main([*fixture["argv"], *map(str, extra)])
 
 
@@ -106,8 +107,10 @@ def test_refused_and_unpinned_releases_are_said_so(tmp_path):
     refused = {**RELEASE, "source": "zoo", "name": "Toynet zoo release",
                "architecture": "toynet with its last layer clipped", "refused": "no sigmoid"}
     unpinned = {**RELEASE, "pins": {}, "unpinned": "its page gives no digest"}
+    partly = {**RELEASE, "source": "two_files", "files": ["toynet/a.pth", "toynet/b.json"],
+              "pins": {"toynet/a.pth": "sha256:" + "cd" * 32}}
     (tmp_path / "methods" / "toynet" / "published.yaml").write_text(
-        yaml.safe_dump([unpinned, refused]))
+        yaml.safe_dump([unpinned, refused, partly]))
     path = (tmp_path / "results" / "published" / "demo" / "toynet" / "toy_release"
             / "weights.safetensors")
     origin = {"name": RELEASE["name"], "url": RELEASE["url"], "source": "toy_release",
@@ -116,8 +119,21 @@ def test_refused_and_unpinned_releases_are_said_so(tmp_path):
     save_file({"w": np.zeros(2, np.float32)}, str(path), metadata={"harness": json.dumps(
         {"method": "toynet", "weights": "published-toy_release", "params": {},
          "origin": origin})})
+    two = (tmp_path / "results" / "published" / "demo" / "toynet" / "two_files"
+           / "weights.safetensors")
+    two.parent.mkdir(parents=True)
+    two_origin = {"name": RELEASE["name"], "url": RELEASE["url"], "source": "two_files",
+                  "files": {"toynet/a.pth": "cd" * 32, "toynet/b.json": "ef" * 32},
+                  "pins": partly["pins"]}
+    save_file({"w": np.zeros(2, np.float32)}, str(two), metadata={"harness": json.dumps(
+        {"method": "toynet", "weights": "published-two_files", "params": {},
+         "origin": two_origin})})
+    extra += [write_run(tmp_path / "results", ms, "toynet", fw, "published-two_files")
+              for ms in ("irr", "box") for fw in ("torch", "paddle")]
     build.main([*fixture["argv"], *map(str, extra)])
     html = (tmp_path / "reports" / "demo.html").read_text()
+    assert escape(f"toynet/b.json (sha256 {'ef' * 32}) (its publisher gave no digest of "
+                  "toynet/b.json)") in html
     assert escape("toynet: published-zoo: refused (Toynet zoo release, toynet/toy.pth, is "
                   "toynet with its last layer clipped; no sigmoid).") in html
     assert escape(f"toynet/toy.pth (sha256 {'ab' * 32}) (unpinned: its page gives no digest; "

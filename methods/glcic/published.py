@@ -52,7 +52,8 @@ def t7_modules(released, where):
                          "(the authors' completionnet_*.t7), found "
                          f"{type(released).__name__}")
     table = model.fields.get("modules") if isinstance(model.fields, dict) else None
-    modules = [table[i] for i in range(1, len(table) + 1)] if isinstance(table, dict) else []
+    modules = ([table.get(i) for i in range(1, len(table) + 1)] if isinstance(table, dict)
+               else [])
     names = [m.class_name if isinstance(m, t7.T7Object) else type(m).__name__ for m in modules]
     expected = len(COMPLETION_LAYERS) * 3 + 2
     shape_ok = len(names) == expected and names[-2:] == ["nn.SpatialConvolution", "nn.Sigmoid"]
@@ -105,6 +106,9 @@ def from_torch7(released, where):
         state[f"conv{i}.bn.running_mean"] = t7_array(bn, "running_mean", (out_ch,), layer) - bias
         state[f"conv{i}.bn.running_var"] = (t7_array(bn, "running_var", (out_ch,), layer)
                                             + np.float32(eps - BN_EPSILON))
+        if not np.all(state[f"conv{i}.bn.running_var"] > 0):
+            raise ValueError(f"{layer}: BatchNormalization running_var + eps is not positive "
+                             f"at epsilon {BN_EPSILON} (eps {eps}): a damaged file")
         in_ch = out_ch
     last = t7_fields(modules[-2], len(modules) - 1, where)
     check_geometry(last, "conv", 3, 1, 1, f"{where}: the output layer")

@@ -122,9 +122,12 @@ def release_table(state, seed):
             name = "nn.SpatialFullConvolution"
             geometry.update(padW=1, padH=1, adjW=0, adjH=0)
         else:
-            name = "nn.SpatialDilatedConvolution" if dilation > 1 else "nn.SpatialConvolution"
+            # the converted copy of the release shows layers 5, 6, 11 and 12 as dilated
+            # convolutions of dilation 1 (tanimutomo/ganonymizer completionnet_places2.py)
+            dilated = dilation > 1 or i in (5, 6, 11, 12)
+            name = "nn.SpatialDilatedConvolution" if dilated else "nn.SpatialConvolution"
             geometry.update(padW=dilation * (kernel // 2), padH=dilation * (kernel // 2))
-            if dilation > 1:
+            if dilated:
                 geometry.update(dilationW=dilation, dilationH=dilation)
         modules[index] = Module(name, weight=weight, bias=bias, nInputPlane=weight.shape[1],
                                 nOutputPlane=out_ch, train=False, **geometry)
@@ -252,6 +255,21 @@ def test_a_file_that_is_not_the_release_is_refused(release, tmp_path):
     path.write_bytes(t7_bytes(table))
     with pytest.raises(ValueError, match="layer 1 .* eps must be a positive number"):
         published.load("torch7", [path])
+    table = release_table(release["state"], 4)
+    table["model"].fields["modules"][5].fields["running_var"][0] = -1.0
+    path.write_bytes(t7_bytes(table))
+    with pytest.raises(ValueError, match="layer 2 .* running_var \\+ eps is not positive"):
+        published.load("torch7", [path])
+    table = release_table(release["state"], 4)
+    del table["model"].fields["modules"][7]
+    path.write_bytes(t7_bytes(table))
+    with pytest.raises(ValueError, match="not GLCIC's completion network"):
+        published.load("torch7", [path])
+    # a table {[{}] = 1}: Lua allows a table as a key, Python's dict does not
+    path.write_bytes(struct.pack("<iii", 3, 1, 1) + struct.pack("<iii", 3, 2, 0)
+                     + struct.pack("<id", 1, 1.0))
+    with pytest.raises(t7.T7Error, match="TypeError"):
+        t7.load(path)
     path.write_bytes(t7_bytes(release["table"])[:-40])
     with pytest.raises(t7.T7Error, match="bytes needed"):
         published.load("torch7", [path])
