@@ -63,11 +63,18 @@ def sha256_bytes(data):
 
 def sha256_file(path):
     """sha256 of a file, read in 1 MiB blocks (backbone weights run to hundreds of MB)."""
-    digest = hashlib.sha256()
+    return file_digests(path, {"sha256"})["sha256"]
+
+
+def file_digests(path, algorithms):
+    """{algorithm: hex digest} of a file for each hashlib algorithm named, read once in 1 MiB
+    blocks (a released checkpoint is pinned by an md5 or sha1 and recorded by its sha256)."""
+    digests = {name: hashlib.new(name) for name in algorithms}
     with open(path, "rb") as stream:
         for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+            for digest in digests.values():
+                digest.update(block)
+    return {name: digest.hexdigest() for name, digest in digests.items()}
 
 
 def to_u8(chw):

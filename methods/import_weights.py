@@ -18,16 +18,14 @@ builds the network the weights fit and a report can cite them. Released weights 
 trained: the same file is scored by both ports, as the run {weights} = published-<source>.
 """
 import argparse
-import hashlib
 import importlib
 import json
 import logging
 import re
 from pathlib import Path
 
-import numpy as np
-
 import methods
+from datasets.io import file_digests
 from methods import checkpoint
 
 log = logging.getLogger(__name__)
@@ -104,16 +102,6 @@ def importable(method_id, dataset, folder):
             if "refused" not in r and is_provided(r, folder)]
 
 
-def file_digests(path, algorithms):
-    """{algorithm: hex digest} of a file, read once in 1 MiB blocks."""
-    digests = {name: hashlib.new(name) for name in algorithms}
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            for digest in digests.values():
-                digest.update(block)
-    return {name: digest.hexdigest() for name, digest in digests.items()}
-
-
 def verified_files(release, folder):
     """{file: sha256} of the release's files in folder; a missing file or one whose digest is
     not the pinned one (or does not start with the pinned digits) is refused, naming it and
@@ -136,8 +124,9 @@ def verified_files(release, folder):
 
 
 def check_finite(state, where):
-    """Refuse released tensors holding NaN or infinity: nothing non-finite is scored."""
-    bad = sorted(k for k, v in state.items() if not np.all(np.isfinite(v)))
+    """Refuse released tensors holding NaN or infinity, naming the released file (checkpoint.save
+    would refuse them too, naming only the file it was to write)."""
+    bad = checkpoint.nonfinite(state)
     if bad:
         raise ValueError(f"{where}: {len(bad)} tensors hold NaN or infinite values, e.g. "
                          f"{bad[:3]}: a damaged or diverged release")

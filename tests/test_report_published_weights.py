@@ -88,6 +88,11 @@ def test_a_published_checkpoint_without_its_origin_is_refused(tmp_path):
     save_file({"w": np.zeros(2, np.float32)}, str(path), metadata={"harness": "{}"})
     with pytest.raises(ValueError, match="not an imported release"):
         build.main([*fixture["argv"], *map(str, extra)])
+    # another release's checkpoint in this release's place
+    save_file({"w": np.zeros(2, np.float32)}, str(path), metadata={"harness": json.dumps(
+        {"method": "toynet", "weights": "published-zoo", "params": {}, "origin": {}})})
+    with pytest.raises(ValueError, match="not an imported release of published-toy_release"):
+        build.main([*fixture["argv"], *map(str, extra)])
 
 
 def test_published_rows_whose_release_is_no_longer_listed_are_refused(tmp_path):

@@ -12,7 +12,7 @@ import torch
 import yaml
 
 import methods
-from datasets.io import sha256_file
+from datasets.io import file_digests, sha256_file
 from methods import checkpoint, import_weights, predict, tf_bundle
 from methods.deepfill_v1 import model_paddle, model_torch, published
 
@@ -278,7 +278,7 @@ def test_mmagic_releases_are_recognised_and_refused_with_the_reason(dataset, tmp
     mmagic_stand_in(main)
     with pytest.raises(ValueError, match="not the released file"):
         import_weights.import_release("deepfill_v1", dataset, "mmagic", tmp_path)
-    digest = import_weights.file_digests(main, {"sha256"})["sha256"]
+    digest = file_digests(main, {"sha256"})["sha256"]
     stand_in = {**listed, "pins": {listed["files"][0]: f"sha256:{digest[:8]}"}}
     monkeypatch.setattr(import_weights, "load_releases", lambda method_id, where: [stand_in])
     assert methods.weights_variants(methods.load_spec("deepfill_v1"), dataset, tmp_path) == [

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 import torchfile
 
 import methods
+from datasets.io import file_digests
 from methods import checkpoint, import_weights, predict, t7
 from methods.glcic import model_torch, published
 
@@ -278,14 +279,18 @@ def test_a_file_that_is_not_the_release_is_refused(release, tmp_path):
         t7.load(path)
 
 
+# where t7_bytes(array) writes the tensor's first size: after its type code, reference index,
+# "V 1", class name and dimension count
+FIRST_SIZE = 4 + 4 + (4 + 3) + (4 + len("torch.FloatTensor")) + 4
+
+
 def test_an_empty_tensor_reads_as_empty_and_a_negative_size_is_refused(tmp_path):
     data = bytearray(t7_bytes(np.zeros((2, 3), np.float32)))
-    start = 4 + 4 + (4 + 3) + (4 + len("torch.FloatTensor")) + 4
     path = tmp_path / "sizes.t7"
-    data[start:start + 8] = struct.pack("<q", 0)
+    data[FIRST_SIZE:FIRST_SIZE + 8] = struct.pack("<q", 0)
     path.write_bytes(bytes(data))
     assert t7.load(path).shape == (0, 3)
-    data[start:start + 8] = struct.pack("<q", -1)
+    data[FIRST_SIZE:FIRST_SIZE + 8] = struct.pack("<q", -1)
     path.write_bytes(bytes(data))
     with pytest.raises(t7.T7Error, match=r"a torch.FloatTensor of size \[-1, 3\]"):
         t7.load(path)
@@ -293,9 +298,7 @@ def test_an_empty_tensor_reads_as_empty_and_a_negative_size_is_refused(tmp_path)
 
 def test_a_tensor_that_does_not_fit_its_storage_is_refused(tmp_path):
     data = bytearray(t7_bytes(np.zeros((2, 3), np.float32)))
-    # the tensor's first size (a long after the type code, index, two strings and ndim)
-    start = 4 + 4 + (4 + 3) + (4 + len("torch.FloatTensor")) + 4
-    data[start:start + 8] = struct.pack("<q", 5)
+    data[FIRST_SIZE:FIRST_SIZE + 8] = struct.pack("<q", 5)
     path = tmp_path / "big.t7"
     path.write_bytes(bytes(data))
     with pytest.raises(t7.T7Error, match=r"size \[5, 3\].* does not fit its storage of 7"):
@@ -312,7 +315,7 @@ def test_the_listed_release_refuses_another_file_and_imports_a_matching_one(rele
         import_weights.import_release("glcic", "places2", "torch7", folder)
     print(refused.value)
     assert "md5" in str(refused.value) and "not the released file" in str(refused.value)
-    md5 = import_weights.file_digests(folder / listed["files"][0], {"md5"})["md5"]
+    md5 = file_digests(folder / listed["files"][0], {"md5"})["md5"]
     stand_in = {**listed, "pins": {listed["files"][0]: f"md5:{md5}"}}
     monkeypatch.setattr(import_weights, "load_releases", lambda method_id, where: [stand_in])
     assert methods.weights_variants(methods.load_spec("glcic"), "places2", folder) == [
@@ -372,7 +375,7 @@ def test_the_other_releases_are_recognised_and_refused_with_the_reason(dataset, 
     else:
         with pytest.raises(ValueError, match="not the released file"):
             import_weights.import_release("glcic", dataset, source, folder)
-    digest = import_weights.file_digests(main, {"sha256"})["sha256"]
+    digest = file_digests(main, {"sha256"})["sha256"]
     stand_in = {**listed, "pins": {listed["files"][0]: f"sha256:{digest[:8]}"}}
     stand_in.pop("unpinned", None)
     monkeypatch.setattr(import_weights, "load_releases", lambda method_id, where: [stand_in])

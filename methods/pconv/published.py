@@ -83,11 +83,11 @@ def check_layout(source, released, path):
     """(layers, width) of a released generator whose tensors are exactly the U-Net's."""
     s = SOURCES[source]
     first = released.get(f"{s['prefix']}{s['enc'].format(1)}.{s['weight']}")
-    layers = sum(f"{s['prefix']}{s['enc'].format(i)}.{s['weight']}" in released
-                 for i in range(1, 20))
-    if not isinstance(first, np.ndarray) or first.ndim != 4 or layers < 1:
+    if not isinstance(first, np.ndarray) or first.ndim != 4:
         raise ValueError(f"{path}: not {source}'s Partial Convolutions U-Net: no "
                          f"{s['prefix']}{s['enc'].format(1)}.{s['weight']} kernel")
+    layers = sum(f"{s['prefix']}{s['enc'].format(i)}.{s['weight']}" in released
+                 for i in range(1, 20))
     width = int(first.shape[0])
     plan = layer_plan(layers, width)
     names = released_names(source, plan)
@@ -115,6 +115,25 @@ def check_layout(source, released, path):
     return layers, width, plan, names
 
 
+def scale_kernels(state, plan, power):
+    """Multiply each layer's kernel by its sum(1) = in*k*k to the given power, in place: -1
+    turns naoto0804's 1/sum(M) renormalisation into the harness's sum(1)/sum(M), 1 undoes it."""
+    for layer, (in_ch, _, kernel, _) in plan.items():
+        state[f"{layer}.conv.weight"] = state[f"{layer}.conv.weight"] * np.float32(
+            in_ch * kernel * kernel) ** power
+
+
+def reverse_colours(state):
+    """Reverse the image channels where the network reads the image (enc_1's inputs, the last
+    3 inputs of dec_1, which the skip connection brings the input image) and where it writes
+    it (dec_1's outputs), in place: RGB <-> BGR, its own inverse."""
+    state["enc_1.conv.weight"] = state["enc_1.conv.weight"][:, ::-1]
+    weight = state["dec_1.conv.weight"]
+    state["dec_1.conv.weight"] = np.concatenate(
+        [weight[:, :-IMAGE_CHANNELS], weight[:, :-IMAGE_CHANNELS - 1:-1]], axis=1)[::-1]
+    state["dec_1.conv.bias"] = state["dec_1.conv.bias"][::-1]
+
+
 def to_neutral(source, released, path):
     """(neutral state, params) of a released generator."""
     layers, width, plan, names = check_layout(source, released, path)
@@ -124,15 +143,9 @@ def to_neutral(source, released, path):
             state[name] = np.asarray(released[released_name], np.float32)
     if source == "naoto0804":
         state["enc_1.conv.bias"] = np.zeros(plan["enc_1"][1], np.float32)
-        for layer, (in_ch, _, kernel, _) in plan.items():
-            state[f"{layer}.conv.weight"] = state[f"{layer}.conv.weight"] / np.float32(
-                in_ch * kernel * kernel)
+        scale_kernels(state, plan, -1)
     if source == "mmagic":
-        state["enc_1.conv.weight"] = state["enc_1.conv.weight"][:, ::-1]
-        weight = state["dec_1.conv.weight"]
-        state["dec_1.conv.weight"] = np.concatenate(
-            [weight[:, :-IMAGE_CHANNELS], weight[:, :-IMAGE_CHANNELS - 1:-1]], axis=1)[::-1]
-        state["dec_1.conv.bias"] = state["dec_1.conv.bias"][::-1]
+        reverse_colours(state)
     state = {k: np.ascontiguousarray(v) for k, v in state.items()}
     return state, {"layers": layers, "width": width, "input_norm": SOURCES[source]["input_norm"]}
 
@@ -143,15 +156,9 @@ def from_neutral(source, state, layers, width):
     plan = layer_plan(layers, width)
     state = {k: np.asarray(v, np.float32) for k, v in state.items()}
     if source == "mmagic":
-        state["enc_1.conv.weight"] = state["enc_1.conv.weight"][:, ::-1]
-        weight = state["dec_1.conv.weight"][::-1]
-        state["dec_1.conv.weight"] = np.concatenate(
-            [weight[:, :-IMAGE_CHANNELS], weight[:, :-IMAGE_CHANNELS - 1:-1]], axis=1)
-        state["dec_1.conv.bias"] = state["dec_1.conv.bias"][::-1]
+        reverse_colours(state)
     if source == "naoto0804":
-        for layer, (in_ch, _, kernel, _) in plan.items():
-            state[f"{layer}.conv.weight"] = state[f"{layer}.conv.weight"] * np.float32(
-                in_ch * kernel * kernel)
+        scale_kernels(state, plan, 1)
     released = {}
     for name, released_name in released_names(source, plan).items():
         if name.endswith(".mask"):

@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 import methods
+from datasets.io import file_digests
 from methods import checkpoint, import_weights, predict
 from methods.pconv import model_torch, published
 
@@ -183,7 +184,7 @@ def test_places2_gets_both_releases_and_each_file_is_checked(tmp_path, monkeypat
     print(refused.value)
     assert "but mmagic PConv Places2" in str(refused.value)
     assert "has 1ffed0e8...: not the released file" in str(refused.value)
-    digest = import_weights.file_digests(folder / mmagic["files"][0], {"sha256"})["sha256"]
+    digest = file_digests(folder / mmagic["files"][0], {"sha256"})["sha256"]
     stand_ins = [{**mmagic, "pins": {mmagic["files"][0]: f"sha256:{digest[:8]}"}},
                  listed["naoto0804"]]
     monkeypatch.setattr(import_weights, "load_releases", lambda method_id, where: stand_ins)
